@@ -145,6 +145,7 @@ class AppConfig:
     share: bool = False
     max_new_tokens_cap: int = DEFAULT_MAX_NEW_TOKENS_CAP
     backend: str = "local"
+    engine: str = "batched"
     base_url: str | None = None
     api_key_env: str | None = None
     max_batch_size: int = 16
@@ -156,6 +157,8 @@ class AppConfig:
             raise ValueError(f"--device must be auto, cpu or cuda (got {self.device!r})")
         if self.backend not in ("local", "openai"):
             raise ValueError(f"--backend must be local or openai (got {self.backend!r})")
+        if self.engine not in ("batched", "simple"):
+            raise ValueError(f"--engine must be batched or simple (got {self.engine!r})")
         if self.backend == "openai" and not self.base_url:
             raise ValueError("--backend openai needs --base-url, e.g. http://localhost:8000/v1")
         if not 1 <= self.max_new_tokens_cap <= RANGES["max_new_tokens"].high:
