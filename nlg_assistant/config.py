@@ -117,7 +117,7 @@ class GenerationSettings:
 
 def _checked(name: str, value: Any, rng: Range) -> int | float:
     """Coerce `value` to the field's type and check it lies inside `rng`."""
-    if isinstance(value, bool) or value is None or isinstance(value, str) and not value.strip():
+    if isinstance(value, bool) or value is None or (isinstance(value, str) and not value.strip()):
         raise SettingsError(f"{name} must be a number between {rng.describe()} (got {value!r})")
     try:
         number = float(value)

@@ -1,0 +1,83 @@
+"""Settings validation: every field is checked, coerced and capped in one place."""
+
+from __future__ import annotations
+
+import dataclasses
+import doctest
+
+import pytest
+
+from nlg_assistant import config
+from nlg_assistant.config import RANGES, AppConfig, GenerationSettings, SettingsError
+
+
+def test_defaults_are_valid_and_inside_ranges():
+    s = GenerationSettings()
+    for name, rng in RANGES.items():
+        assert rng.low <= getattr(s, name) <= rng.high
+
+
+@pytest.mark.parametrize("name", sorted(RANGES))
+def test_out_of_range_names_field_and_range(name):
+    rng = RANGES[name]
+    with pytest.raises(SettingsError) as err:
+        GenerationSettings(**{name: rng.high + 1})
+    assert name in str(err.value)
+    assert str(rng.low) in str(err.value) and str(rng.high) in str(err.value)
+    with pytest.raises(SettingsError, match=name):
+        GenerationSettings(**{name: rng.low - 1})
+
+
+@pytest.mark.parametrize("bad", [None, "", "abc", float("nan"), True, [1]])
+def test_non_numbers_rejected(bad):
+    with pytest.raises(SettingsError, match="temperature"):
+        GenerationSettings(temperature=bad)
+
+
+def test_integer_fields_coerce_whole_floats_and_reject_fractions():
+    s = GenerationSettings(max_new_tokens=12.0, top_k="7")
+    assert s.max_new_tokens == 12 and isinstance(s.max_new_tokens, int)
+    assert s.top_k == 7
+    with pytest.raises(SettingsError, match="whole number"):
+        GenerationSettings(max_new_tokens=12.5)
+
+
+def test_float_fields_accept_numeric_strings():
+    assert GenerationSettings(temperature="0.5").temperature == 0.5
+
+
+def test_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        GenerationSettings().temperature = 1.0  # type: ignore[misc]
+
+
+def test_from_mapping_rejects_unknown_keys():
+    with pytest.raises(SettingsError, match="top_q"):
+        GenerationSettings.from_mapping({"top_q": 0.5})
+    assert GenerationSettings.from_mapping({"top_k": 3}).top_k == 3
+
+
+def test_capped_clamps_only_when_above():
+    s = GenerationSettings(max_new_tokens=4000)
+    assert s.capped(100).max_new_tokens == 100
+    assert s.capped(5000) is s
+
+
+def test_greedy_and_seed():
+    assert GenerationSettings(temperature=0).greedy
+    assert not GenerationSettings(temperature=0.1).greedy
+    assert GenerationSettings().with_seed(42).seed == 42
+
+
+def test_app_config_validation():
+    with pytest.raises(ValueError, match="device"):
+        AppConfig(device="tpu")
+    with pytest.raises(ValueError, match="base-url"):
+        AppConfig(backend="openai")
+    with pytest.raises(ValueError, match="max-new-tokens-cap"):
+        AppConfig(max_new_tokens_cap=0)
+    assert AppConfig(backend="openai", base_url="http://localhost:8000/v1").backend == "openai"
+
+
+def test_docstring_example_runs():
+    assert doctest.testmod(config).failed == 0
