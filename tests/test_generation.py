@@ -1,0 +1,261 @@
+"""Tests for nlg_assistant.generation: streaming from the tiny local models with real forward passes."""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import threading
+import time
+
+import pytest
+import torch
+from transformers import LlamaForCausalLM
+
+from nlg_assistant.backend import Chunk, GenerationError, GenerationTimeout, Prompt
+from nlg_assistant.config import GenerationSettings
+from nlg_assistant.generation import (
+    LocalBackend,
+    _BatchStreamer,
+    _DraftDecoder,
+    _End,
+    build_generation_config,
+)
+from nlg_assistant.models import load_model
+
+GREEDY = GenerationSettings(max_new_tokens=24, temperature=0.0, repetition_penalty=1.0)
+SAMPLED = GenerationSettings(max_new_tokens=16, temperature=1.0, top_k=0, top_p=1.0, num_drafts=3, seed=11)
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_model_dir):
+    return load_model(str(tiny_model_dir), "cpu")
+
+
+@pytest.fixture(scope="module")
+def chat_loaded(tiny_chat_model_dir):
+    return load_model(str(tiny_chat_model_dir), "cpu")
+
+
+@pytest.fixture(scope="module")
+def backend(loaded):
+    return LocalBackend(loaded)
+
+
+def collect(stream) -> dict[int, str]:
+    """Concatenate streamed chunks per draft index."""
+    texts: dict[int, str] = {}
+    for chunk in stream:
+        assert isinstance(chunk, Chunk) and chunk.text
+        texts[chunk.draft] = texts.get(chunk.draft, "") + chunk.text
+    return texts
+
+
+def reference_greedy(loaded, ids: list[int], max_new_tokens: int) -> tuple[str, int]:
+    """Plain `model.generate` greedy output (text, new token count) for the same prompt ids."""
+    input_ids = torch.tensor([ids])
+    with torch.inference_mode():
+        out = loaded.model.generate(
+            input_ids,
+            attention_mask=torch.ones_like(input_ids),
+            do_sample=False,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=loaded.tokenizer.pad_token_id,
+        )
+    new = out[0, len(ids) :].tolist()
+    text = loaded.tokenizer.decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+    return text, len(new)
+
+
+@pytest.mark.parametrize("document", ["Once upon a time", "The princess walked", "A clever crow found"])
+def test_streamed_greedy_equals_generate(loaded, backend, document) -> None:
+    stream = backend.start(Prompt(document=document), GREEDY)
+    texts = collect(stream)
+    expected, new_tokens = reference_greedy(loaded, loaded.tokenizer(document)["input_ids"], 24)
+    assert texts.get(0, "") == expected == stream.result.texts[0]
+    assert stream.result.generated_tokens == new_tokens
+    assert stream.result.finish_reason == ("length" if new_tokens == 24 else "eos")
+    assert stream.result.prompt_tokens == len(loaded.tokenizer(document)["input_ids"])
+    assert stream.result.time_to_first_token_s > 0 and stream.result.tokens_per_s > 0
+
+
+def test_sampled_drafts_are_reproducible_and_indexed(backend) -> None:
+    prompt = Prompt(document="Every morning the baker")
+    first, second = backend.start(prompt, SAMPLED), backend.start(prompt, SAMPLED)
+    texts_a, texts_b = collect(first), collect(second)
+    assert set(texts_a) == {0, 1, 2}
+    assert texts_a == texts_b
+    assert tuple(texts_a[i] for i in range(3)) == first.result.texts
+    assert len(set(first.result.texts)) > 1  # drafts are sampled independently
+    assert first.result.seed == 11 and first.result.generated_tokens <= 3 * 16
+
+
+def test_different_seeds_differ_and_random_seed_is_reported(backend) -> None:
+    prompt = Prompt(document="The wind blew")
+    settings = dataclasses.replace(SAMPLED, num_drafts=1, max_new_tokens=20)
+    texts = {seed: collect(backend.start(prompt, settings.with_seed(seed)))[0] for seed in (1, 2, 3)}
+    assert len(set(texts.values())) > 1
+    stream = backend.start(prompt, settings.with_seed(-1))
+    drawn = collect(stream)
+    assert stream.result.seed >= 0
+    assert collect(backend.start(prompt, settings.with_seed(stream.result.seed))) == drawn
+
+
+def test_generation_config_is_explicit() -> None:
+    greedy = build_generation_config(GREEDY, [2], 3)
+    assert greedy.do_sample is False and greedy.temperature is None and greedy.top_k is None
+    sampled = build_generation_config(dataclasses.replace(SAMPLED, top_k=0), [2, 5], 3)
+    assert sampled.do_sample is True and sampled.top_k == 0 and sampled.temperature == 1.0
+    assert sampled.num_return_sequences == 3 and sampled.eos_token_id == [2, 5] and sampled.pad_token_id == 3
+
+
+class SlowLlama(LlamaForCausalLM):
+    """The real tiny Llama, with a delay and a call counter on every forward pass."""
+
+    delay_s = 0.02
+    calls = 0
+
+    def forward(self, *args, **kwargs):
+        type(self).calls += 1
+        time.sleep(self.delay_s)
+        return super().forward(*args, **kwargs)
+
+
+class BrokenLlama(LlamaForCausalLM):
+    """The real tiny Llama whose forward pass fails, as a model bug or device error would."""
+
+    def forward(self, *args, **kwargs):
+        raise RuntimeError("boom in forward")
+
+
+def backend_with(loaded, model_class, tiny_model_dir, timeout_s: float = 300.0) -> LocalBackend:
+    model = model_class.from_pretrained(tiny_model_dir).eval()
+    return LocalBackend(dataclasses.replace(loaded, model=model), timeout_s=timeout_s)
+
+
+def test_cancel_from_another_thread_stops_within_a_step(loaded, tiny_model_dir) -> None:
+    slow = backend_with(loaded, SlowLlama, tiny_model_dir)
+    stream = slow.start(Prompt(document="Once upon a time"), dataclasses.replace(GREEDY, max_new_tokens=200))
+    chunks = iter(stream)
+    next(chunks)
+    calls_at_cancel = SlowLlama.calls
+    canceller = threading.Thread(target=stream.cancel)
+    canceller.start()
+    canceller.join()
+    list(chunks)
+    assert SlowLlama.calls <= calls_at_cancel + 1  # at most the step already running
+    assert stream.result.finish_reason == "stopped"
+    assert stream.result.generated_tokens < 20
+    stream.cancel()  # twice, and after the end: harmless
+    assert stream.result.finish_reason == "stopped"
+
+
+def test_leaving_the_loop_early_frees_the_model(loaded, tiny_model_dir) -> None:
+    slow = backend_with(loaded, SlowLlama, tiny_model_dir)
+    prompt = Prompt(document="Once upon a time")
+    for _chunk in slow.start(prompt, dataclasses.replace(GREEDY, max_new_tokens=200)):
+        break  # the generator closes, which cancels the request
+    started = time.perf_counter()
+    follow_up = slow.start(prompt, dataclasses.replace(GREEDY, max_new_tokens=3))
+    collect(follow_up)
+    assert follow_up.result.finish_reason in ("length", "eos")
+    assert time.perf_counter() - started < 2.0  # not waiting for the 200-token request
+
+
+def test_worker_exception_is_reraised(loaded, tiny_model_dir) -> None:
+    broken = backend_with(loaded, BrokenLlama, tiny_model_dir)
+    stream = broken.start(Prompt(document="Once upon a time"), GREEDY)
+    with pytest.raises(GenerationError, match="boom in forward") as info:
+        collect(stream)
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+def test_timeout_raises_and_does_not_hang(loaded, tiny_model_dir) -> None:
+    slow = backend_with(loaded, SlowLlama, tiny_model_dir, timeout_s=0.2)
+    slow.loaded.model.delay_s = 1.0
+    started = time.perf_counter()
+    stream = slow.start(Prompt(document="Once upon a time"), dataclasses.replace(GREEDY, max_new_tokens=3))
+    with pytest.raises(GenerationTimeout):
+        collect(stream)
+    assert time.perf_counter() - started < 1.0
+
+
+def test_long_prompt_is_trimmed_from_the_left(loaded, backend) -> None:
+    document = " ".join(["The wind blew over the hills."] * 60)
+    total = len(loaded.tokenizer(document)["input_ids"])
+    stream = backend.start(Prompt(document=document), dataclasses.replace(GREEDY, max_new_tokens=20))
+    collect(stream)
+    assert total > 256
+    assert stream.result.prompt_tokens == 256 - 20
+    assert stream.result.dropped_prompt_tokens == total - (256 - 20)
+    assert "left out" in stream.result.status_line()
+
+
+def test_too_many_new_tokens_for_the_window_are_lowered(backend) -> None:
+    stream = backend.start(Prompt(document="Hi"), dataclasses.replace(GREEDY, max_new_tokens=300))
+    collect(stream)
+    assert stream.result.generated_tokens <= 128
+    assert any("lowered" in notice for notice in stream.result.notices)
+
+
+def test_stop_string_cuts_the_output(backend) -> None:
+    prompt = Prompt(document="Once upon a time")
+    full = collect(backend.start(prompt, GREEDY))[0]
+    stop = full[7:10]
+    cut = full[: full.find(stop)]
+    stream = backend.start(dataclasses.replace(prompt, stop=(stop, "never-appears")), GREEDY)
+    assert collect(stream).get(0, "") == cut == stream.result.texts[0]
+    assert stream.result.finish_reason == "eos"
+    assert stream.result.generated_tokens < 24
+
+
+def test_chat_template_used_when_present(chat_loaded) -> None:
+    messages = ({"role": "user", "content": "Tell me about the fox."},)
+    prompt = Prompt(document="The fox", messages=messages)
+    stream = LocalBackend(chat_loaded).start(prompt, GREEDY)
+    texts = collect(stream)
+    templated = chat_loaded.tokenizer.apply_chat_template(
+        list(messages), add_generation_prompt=True, tokenize=False
+    )
+    assert templated.endswith("<|assistant|>\n")
+    ids = chat_loaded.tokenizer(templated, add_special_tokens=False)["input_ids"]
+    assert stream.result.prompt_tokens == len(ids)
+    assert texts.get(0, "") == reference_greedy(chat_loaded, ids, 24)[0]
+
+
+def test_document_used_without_chat_template(loaded, backend) -> None:
+    prompt = Prompt(document="The fox", messages=({"role": "user", "content": "Tell me about the fox."},))
+    stream = backend.start(prompt, GREEDY)
+    collect(stream)
+    assert stream.result.prompt_tokens == len(loaded.tokenizer("The fox")["input_ids"])
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["雪が降る。狐は森に住んでいた", "fox 🦊 and 👩‍👩‍👧 family 🎉!", "tab\there\nnew line\x07bell é è"],
+)
+def test_multibyte_and_control_text_round_trips_through_the_streamer(loaded, text) -> None:
+    """Real tokenizer ids of `text`, fed one per step as generate does: no split characters."""
+    tokenizer = loaded.tokenizer
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert len(ids) > len(text) / 2  # byte-level BPE splits these characters into several tokens
+    sink: queue.Queue = queue.Queue()
+    streamer = _BatchStreamer([_DraftDecoder(tokenizer, ())], {tokenizer.eos_token_id}, sink)
+    streamer.put(torch.tensor([[1, 2, 3]]))  # the prompt comes first
+    for token_id in ids:
+        streamer.put(torch.tensor([token_id]))
+    streamer.end()
+    chunks = []
+    while not isinstance(item := sink.get_nowait(), _End):
+        chunks.append(item.text)
+    assert "".join(chunks) == text
+    assert not any("\ufffd" in chunk for chunk in chunks)
+
+
+def test_stop_string_prefix_is_held_back_until_resolved(loaded) -> None:
+    tokenizer = loaded.tokenizer
+    decoder = _DraftDecoder(tokenizer, ("\n###",))
+    ids = tokenizer("story\n## more\n### Input", add_special_tokens=False)["input_ids"]
+    pieces = [decoder.add(i) for i in ids]
+    pieces.append(decoder.finish("length"))
+    assert "".join(pieces) == "story\n## more"
+    assert decoder.reason == "eos"
