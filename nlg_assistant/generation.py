@@ -34,6 +34,9 @@ from .config import DEFAULT_MAX_NEW_TOKENS_CAP, RANGES, GenerationSettings
 from .models import LoadedModel, gpu_decorator
 
 _REPLACEMENT = "\ufffd"  # what decoding yields for an incomplete multi-byte character
+# A UTF-8 character has at most 4 bytes and every token adds at least one, so text still ending
+# in U+FFFD after this many pending tokens is really invalid bytes: show it rather than wait.
+_MAX_PENDING_TOKENS = 6
 _MAX_SEED = int(RANGES["seed"].high)
 
 
@@ -88,7 +91,8 @@ class _DraftDecoder:
             return
         known = self._decode(self.prefix, self.read)
         both = self._decode(self.prefix)
-        if len(both) > len(known) and (final or not both.endswith(_REPLACEMENT)):
+        settled = final or not both.endswith(_REPLACEMENT) or len(self.ids) - self.read >= _MAX_PENDING_TOKENS
+        if len(both) > len(known) and settled:
             self._append(both[len(known) :])
             self.prefix, self.read = self.read, len(self.ids)
 
@@ -223,6 +227,8 @@ class LocalStream:
         self._job.cancel.set()
 
     def __iter__(self) -> Iterator[Chunk]:
+        if self.result is not None:  # iterated to the end already: nothing more will come
+            return
         try:
             while True:
                 item = self._next_item()
@@ -354,8 +360,16 @@ class LocalBackend:
         return len(self.loaded.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def start(self, prompt: Prompt, settings: GenerationSettings) -> LocalStream:
-        """Begin generating in a worker thread and return the stream to iterate."""
-        job = self._prepare(prompt, settings)
+        """Begin generating in a worker thread and return the stream to iterate.
+
+        Raises `GenerationError` when the prompt cannot be prepared (empty, broken chat template...).
+        """
+        try:
+            job = self._prepare(prompt, settings)
+        except GenerationError:
+            raise
+        except Exception as error:  # tokenizer and template errors: tell the user, don't crash
+            raise GenerationError(f"could not prepare the prompt: {type(error).__name__}: {error}") from error
         job.worker = threading.Thread(target=self._work, args=(job,), name="nlg-generate", daemon=True)
         job.worker.start()
         return LocalStream(job, self.timeout_s)
@@ -363,7 +377,8 @@ class LocalBackend:
     def _prepare(self, prompt: Prompt, settings: GenerationSettings) -> _Job:
         """Encode and fit the prompt, resolve the seed and build the generation config."""
         settings = settings.capped(self.max_new_tokens_cap)
-        ids, settings, dropped, notices = self._fit(self._encode(prompt), settings)
+        ids, template_notices = self._encode(prompt)
+        ids, settings, dropped, notices = self._fit(ids, settings)
         if settings.seed == -1 and not settings.greedy:
             settings = settings.with_seed(secrets.randbelow(_MAX_SEED + 1))
         tokenizer, eos_ids = self.loaded.tokenizer, _eos_ids(self.loaded)
@@ -378,7 +393,7 @@ class LocalBackend:
             cancel=threading.Event(),
             streamer=_BatchStreamer(decoders, eos_ids, queue.Queue()),
             dropped_prompt_tokens=dropped,
-            notices=(*prompt.notices, *notices),
+            notices=(*prompt.notices, *template_notices, *notices),
         )
 
     def _fit(
@@ -399,16 +414,28 @@ class LocalBackend:
         ids, dropped = _trim_left(ids, limit, self.loaded.tokenizer.bos_token_id)
         return ids, settings, dropped, notices
 
-    def _encode(self, prompt: Prompt) -> list[int]:
-        """Token ids of the chat-template form when the model has one and the prompt has messages."""
+    def _encode(self, prompt: Prompt) -> tuple[list[int], tuple[str, ...]]:
+        """Token ids of the chat-template form when the model has one and the prompt has messages.
+
+        A template that rejects the messages (some refuse a system turn) falls back to the
+        document form, with a notice.
+        """
         tokenizer = self.loaded.tokenizer
         if self.loaded.chat and prompt.messages:
-            text = tokenizer.apply_chat_template(
-                [dict(m) for m in prompt.messages], add_generation_prompt=True, tokenize=False
-            )
-            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-        else:
-            ids = tokenizer(prompt.document)["input_ids"]
+            try:
+                text = tokenizer.apply_chat_template(
+                    [dict(m) for m in prompt.messages], add_generation_prompt=True, tokenize=False
+                )
+            except Exception as error:  # jinja2 TemplateError, or the template's raise_exception()
+                notice = f"the model's chat template rejected the prompt ({error}); plain text was used"
+                return self._encode_document(prompt.document), (notice,)
+            return list(tokenizer(text, add_special_tokens=False)["input_ids"]), ()
+        return self._encode_document(prompt.document), ()
+
+    def _encode_document(self, document: str) -> list[int]:
+        """Token ids of `document` (with the tokenizer's BOS, if it adds one)."""
+        tokenizer = self.loaded.tokenizer
+        ids = tokenizer(document)["input_ids"]
         if ids:
             return list(ids)
         start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id

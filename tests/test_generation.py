@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import queue
 import threading
@@ -222,6 +223,17 @@ def test_chat_template_used_when_present(chat_loaded) -> None:
     assert texts.get(0, "") == reference_greedy(chat_loaded, ids, 24)[0]
 
 
+def test_chat_template_that_rejects_messages_falls_back_to_document(chat_loaded) -> None:
+    tokenizer = copy.deepcopy(chat_loaded.tokenizer)
+    tokenizer.chat_template = "{{ raise_exception('System role not supported') }}"
+    backend = LocalBackend(dataclasses.replace(chat_loaded, tokenizer=tokenizer))
+    prompt = Prompt(document="The fox", messages=({"role": "system", "content": "Be brief."},))
+    stream = backend.start(prompt, dataclasses.replace(GREEDY, max_new_tokens=3))
+    collect(stream)
+    assert stream.result.prompt_tokens == len(tokenizer("The fox")["input_ids"])
+    assert any("System role not supported" in notice for notice in stream.result.notices)
+
+
 def test_document_used_without_chat_template(loaded, backend) -> None:
     prompt = Prompt(document="The fox", messages=({"role": "user", "content": "Tell me about the fox."},))
     stream = backend.start(prompt, GREEDY)
@@ -229,15 +241,38 @@ def test_document_used_without_chat_template(loaded, backend) -> None:
     assert stream.result.prompt_tokens == len(loaded.tokenizer("The fox")["input_ids"])
 
 
-@pytest.mark.parametrize(
-    "text",
-    ["雪が降る。狐は森に住んでいた", "fox 🦊 and 👩‍👩‍👧 family 🎉!", "tab\there\nnew line\x07bell é è"],
-)
-def test_multibyte_and_control_text_round_trips_through_the_streamer(loaded, text) -> None:
+def sentencepiece_style_tokenizer():
+    """A Llama-2-style tokenizer: '▁' for spaces, byte fallback for CJK/emoji, leading space stripped."""
+    from tokenizers import Tokenizer, decoders, models, normalizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2} | {f"<0x{b:02X}>": 3 + b for b in range(256)}
+    for char in ["▁", *map(chr, range(33, 127)), "▁f", "ox", "▁fox"]:
+        vocab.setdefault(char, len(vocab))
+    merges = [("▁", "f"), ("o", "x"), ("▁f", "ox")]
+    bpe = models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", byte_fallback=True, fuse_unk=True)
+    tok = Tokenizer(bpe)
+    tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    tok.decoder = decoders.Sequence(
+        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
+    )
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+
+
+ROUND_TRIP_TEXTS = [
+    "雪が降る。狐は森に住んでいた",
+    "fox 🦊 and 👩‍👩‍👧 family 🎉!",
+    "tab\there\nnew line\x07bell é è",
+]
+
+
+@pytest.mark.parametrize("style", ["byte-level", "sentencepiece"])
+@pytest.mark.parametrize("text", ROUND_TRIP_TEXTS)
+def test_multibyte_and_control_text_round_trips_through_the_streamer(loaded, style, text) -> None:
     """Real tokenizer ids of `text`, fed one per step as generate does: no split characters."""
-    tokenizer = loaded.tokenizer
+    tokenizer = loaded.tokenizer if style == "byte-level" else sentencepiece_style_tokenizer()
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    assert len(ids) > len(text) / 2  # byte-level BPE splits these characters into several tokens
+    assert len(ids) > len(text) / 2  # these characters take several (byte) tokens each
     sink: queue.Queue = queue.Queue()
     streamer = _BatchStreamer([_DraftDecoder(tokenizer, ())], {tokenizer.eos_token_id}, sink)
     streamer.put(torch.tensor([[1, 2, 3]]))  # the prompt comes first
