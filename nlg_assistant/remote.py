@@ -17,20 +17,20 @@ seed                    ``seed``                             -1 is resolved here
 num_drafts              one streamed request per draft       ``n`` is ignored by TGI, llama.cpp, Ollama
                                                              and transformers serve, so drafts are
                                                              parallel requests (vLLM batches them)
-top_k                   ``top_k`` field (extra body)         0 (off) is not sent
+top_k                   ``top_k`` field (extra body)         sent when sampling; 0 (off) is sent as -1
 repetition_penalty      ``repetition_penalty`` (extra body)  multiplicative (HF style); NOT the same as
                                                              OpenAI's additive ``frequency_penalty``,
                                                              which is never sent
-no_repeat_ngram_size    only through ``generation_config``   transformers serve only; other servers have
-                                                             no such option: a notice says it was ignored
+no_repeat_ngram_size    ``generation_config`` only           transformers serve only; elsewhere a
+                                                             notice says it was ignored
 Prompt.stop             ``stop``                             also enforced here, so the stop string is
                                                              never shown even if a server echoes it
 ======================  ===================================  ==========================================
 
-transformers serve rejects unknown fields (HTTP 422), so when a server names ``top_k`` or
-``repetition_penalty`` in a 4xx answer the backend retries once with all three HF settings in a
-``generation_config`` JSON string (transformers serve's own field), then without them (with a
-notice). The choice is remembered for the life of the backend.
+transformers serve rejects unknown fields (HTTP 422), so when a server names one of these fields
+in a 4xx answer the backend retries with all three HF settings (and ``do_sample``, which that
+server needs to sample at all) in a ``generation_config`` JSON string, its own field; a server
+that refuses that too gets neither, with a notice. The choice is remembered for the backend's life.
 
 Token counts for prompt budgets are an approximation (about 4 characters per token), because the
 server's tokenizer is not available here and nothing is downloaded.
@@ -75,7 +75,8 @@ POLL_S = 0.05  # how often the reader checks for Stop while waiting for the next
 MAX_SEED = 2**31 - 1
 # Keys under which servers report the context window in /v1/models (vLLM, SGLang, LM Studio...).
 WINDOW_KEYS = ("max_model_len", "context_length", "context_window", "max_context_length")
-EXTRA_FIELDS = ("top_k", "repetition_penalty")
+EXTRA_FIELDS = ("top_k", "repetition_penalty")  # the ones fields-style servers honour
+REFUSABLE_FIELDS = (*EXTRA_FIELDS, "no_repeat_ngram_size")
 
 # How the HF-only sampling settings are sent; a server that refuses one style gets the next.
 STYLE_FIELDS = "fields"  # top-level JSON fields (vLLM, SGLang, llama.cpp)
@@ -199,14 +200,8 @@ class OpenAIBackend:
     def probe(self) -> None:
         """List the server's models, check ours, read its window, detect chat; raise `GenerationError`."""
         entries = self._list_models()
-        ids = [str(e.get("id")) for e in entries]
         with self._lock:
-            if self._model is None and ids:
-                self._model = ids[0]
-            entry = _find_model(entries, self._model)
-            if entry is None:
-                raise GenerationError(self._unknown_model_message(ids))
-            self._model = str(entry.get("id"))
+            entry = self._pick_model(entries)
             window = _reported_window(entry)
         if window:
             self._window, self.context_window_reported = window, True
@@ -216,11 +211,28 @@ class OpenAIBackend:
             self._chat = self._detect_chat()
         self._probed = True
 
-    def _list_models(self) -> list[dict]:
-        """The /v1/models entries as plain dicts (extra fields such as max_model_len kept)."""
+    def _pick_model(self, entries: list[dict] | None) -> dict:
+        """The entry for our model (the first listed when none was named); `GenerationError` if absent."""
+        if entries is None:  # the server has no /v1/models: trust --model
+            if self._model is None:
+                raise GenerationError(f"the server at {self.base_url} does not list its models; pass --model")
+            return {"id": self._model}
+        ids = [str(e.get("id")) for e in entries]
+        if self._model is None and ids:
+            self._model = ids[0]
+        entry = _find_model(entries, self._model)
+        if entry is None:
+            raise GenerationError(self._unknown_model_message(ids))
+        self._model = str(entry.get("id"))
+        return entry
+
+    def _list_models(self) -> list[dict] | None:
+        """The /v1/models entries as plain dicts (extra fields such as max_model_len kept); None if 404."""
         try:
             page = self._client.with_options(max_retries=0).models.list()
             return [m.to_dict() for m in page.data]
+        except openai.NotFoundError:
+            return None
         except Exception as exc:
             raise self.explain(exc) from exc
 
@@ -341,7 +353,7 @@ class OpenAIBackend:
         message = _error_text(exc)
         if exc.status_code in (400, 404) and "model" in message.lower():
             try:
-                ids = [str(e.get("id")) for e in self._list_models()]
+                ids = [str(e.get("id")) for e in self._list_models() or ()]
             except GenerationError:
                 ids = []
             if ids and _find_model([{"id": i} for i in ids], self._model) is None:
@@ -621,10 +633,7 @@ def _sampling_fields(settings: GenerationSettings, style: str) -> tuple[dict, di
     if not greedy and settings.top_p < 1.0:
         fields["top_p"] = settings.top_p
     if style == STYLE_FIELDS:
-        extra = {"top_k": settings.top_k} if settings.top_k > 0 and not greedy else {}
-        if settings.repetition_penalty != 1.0:
-            extra["repetition_penalty"] = settings.repetition_penalty
-        return fields, extra
+        return fields, _extra_fields(settings, greedy)
     if style == STYLE_GENERATION_CONFIG:
         # Every field explicit: unset ones would fall back to the model's own defaults (e.g. top_k 50).
         config = {
@@ -635,6 +644,21 @@ def _sampling_fields(settings: GenerationSettings, style: str) -> tuple[dict, di
         }
         return fields, {"generation_config": json.dumps(config)}
     return fields, {}
+
+
+def _extra_fields(settings: GenerationSettings, greedy: bool) -> dict:
+    """top_k / repetition_penalty / no_repeat_ngram_size as plain JSON fields.
+
+    When sampling, top_k is always sent (-1 = off for vLLM and llama.cpp): a server that refuses
+    it (transformers serve, which also needs `do_sample` to sample at all) is then found on the
+    first sampled request. no_repeat_ngram_size is sent only to be refused by such a server.
+    """
+    extra: dict = {"top_k": settings.top_k if settings.top_k > 0 else -1} if not greedy else {}
+    if settings.repetition_penalty != 1.0:
+        extra["repetition_penalty"] = settings.repetition_penalty
+    if settings.no_repeat_ngram_size > 0:
+        extra["no_repeat_ngram_size"] = settings.no_repeat_ngram_size
+    return extra
 
 
 def _hf_only_settings(settings: GenerationSettings) -> list[str]:
@@ -657,7 +681,7 @@ def _style_sends(style: str, name: str) -> bool:
 
 def _names_extra_field(message: str, style: str) -> bool:
     """Whether a refusal is about the fields this style added."""
-    names = EXTRA_FIELDS if style == STYLE_FIELDS else ("generation_config",)
+    names = REFUSABLE_FIELDS if style == STYLE_FIELDS else ("generation_config",)
     return any(name in message for name in names)
 
 

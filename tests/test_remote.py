@@ -213,6 +213,19 @@ def test_hf_only_settings_reach_transformers_serve(base_backend, tiny_model_dir)
     assert result.seed == 1234
 
 
+def test_sampling_with_no_hf_extras_still_samples(servers, tiny_model_dir):
+    """transformers serve samples only with do_sample: a fresh backend must find that out itself."""
+    backend = OpenAIBackend(servers[0].url, servers[0].model_dir, timeout_s=30)  # nothing learned yet
+    settings = GenerationSettings(
+        max_new_tokens=24, temperature=1.0, top_k=0, top_p=1.0, repetition_penalty=1.0, seed=77
+    )
+    prompt = Prompt(document="The wind blew over the hills")
+    _, result = run(backend, prompt, settings)
+    sampled = local_continuation(tiny_model_dir, prompt.document, settings).rstrip("\ufffd")
+    assert result.texts[0] == sampled
+    assert sampled != local_continuation(tiny_model_dir, prompt.document, GREEDY)
+
+
 def test_seed_reproduces_and_minus_one_is_resolved(base_backend):
     prompt = Prompt(document="Every morning the baker")
     settings = GenerationSettings(max_new_tokens=16, temperature=1.0, seed=-1)
