@@ -1,0 +1,541 @@
+"""Continuous batching: many requests decode together on one resident model.
+
+`BatchedBackend` implements `backend.Backend`. `start()` queues a request and returns a
+`BatchedStream`; ONE scheduler thread runs this loop:
+
+1. evict: sequences whose request was cancelled leave the batch;
+2. admit: waiting requests join while there are free rows. Each is prefilled alone
+   (batch 1, so its prompt sees no padding), its first token is chosen, and its KV cache is
+   left-padded to the batch's length and concatenated on the batch dimension;
+3. decode one step for every row at once: the last token of each row, a 2D attention mask
+   that hides each row's left padding, and explicit position ids (each row counts its own
+   tokens, so padding never shifts positions);
+4. each row's `RowSampler` picks its token (own settings, own seeded generator); finished
+   rows (eos, stop string, token limit) leave at once and their cache rows are dropped.
+
+The KV cache is a transformers `DynamicCache` whose layers hold (rows, kv_heads, T, head_dim)
+tensors. Row b's real tokens are the last `lengths[b]` of the T columns; columns that are
+padding for every row are cut when rows leave, so memory follows the live batch.
+
+Why not transformers' own continuous batching (`generate_batch`, `init_continuous_batching`)?
+In 5.24 it runs on CPU, but per-request settings cover only temperature/top-k/top-p: there is
+no per-request seed (one generator for all), repetition penalty, no-repeat n-gram or number
+of drafts, which this app needs.
+
+Greedy equality: a request's tokens are the same alone or in a batch (and equal to
+`model.generate`'s) as long as no step has a near-tie between the two best logits. Logits are
+not bit-identical across batch shapes, because CPU/GPU matrix kernels reduce in an order that
+depends on the number of rows and columns; padded positions themselves contribute exact zeros.
+Use fp32 on CPU; the tests check token equality on mixed-length prompts.
+"""
+
+from __future__ import annotations
+
+import queue
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer
+
+from .backend import (
+    BackendInfo,
+    BusyError,
+    Chunk,
+    GenerationError,
+    GenerationResult,
+    GenerationTimeout,
+    Prompt,
+)
+from .config import DEFAULT_MAX_NEW_TOKENS_CAP, RANGES, AppConfig, GenerationSettings
+from .generation import LocalBackend, _DraftDecoder, _eos_ids, _failure_message
+from .models import LoadedModel
+from .sampling import RowSampler, choose_tokens
+
+BUSY_MESSAGE = "The server is busy, try again in a moment"
+_MAX_SEED = int(RANGES["seed"].high)
+_IDLE_WAIT_S = 1.0  # how long the idle scheduler sleeps before re-checking (it is also woken up)
+
+
+@dataclass
+class _End:
+    """Stream queue item: the request is over (finished, stopped or cancelled)."""
+
+
+@dataclass
+class _Failure:
+    """Stream queue item: the scheduler failed this request with `error`."""
+
+    error: BaseException
+
+
+@dataclass
+class _Request:
+    """One `start()` call, shared by the scheduler thread and the caller's stream."""
+
+    ids: list[int]  # prompt token ids, already fitted to the context window
+    settings: GenerationSettings  # capped, fitted, seed resolved
+    decoders: list[_DraftDecoder]  # one per draft: incremental text + stop strings
+    dropped_prompt_tokens: int
+    notices: tuple[str, ...]
+    sink: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)  # Chunk | _End | _Failure
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    started: float = field(default_factory=time.perf_counter)
+    first_token_at: float | None = None
+    last_token_at: float = field(default_factory=time.perf_counter)
+    ended_at: float | None = None
+    rows_left: int = 0  # drafts still decoding
+    over: bool = False  # _End or _Failure was queued
+
+    def emit(self, draft: int, text: str) -> None:
+        """Queue a text piece for the stream (empty pieces are skipped)."""
+        if text:
+            self.sink.put(Chunk(draft, text))
+
+    def end(self, failure: BaseException | None = None) -> None:
+        """Queue the end (or the failure) once; the stream builds the result from it."""
+        if self.over:
+            return
+        self.over = True
+        self.ended_at = time.perf_counter()
+        self.sink.put(_End() if failure is None else _Failure(failure))
+
+    def result(self) -> GenerationResult:
+        """Texts and measurements, in the same terms as `generation.LocalBackend`."""
+        ended = self.ended_at or time.perf_counter()
+        generated = sum(decoder.tokens for decoder in self.decoders)
+        elapsed = ended - self.started
+        return GenerationResult(
+            texts=tuple(decoder.text for decoder in self.decoders),
+            finish_reason=self.decoders[0].reason or "stopped",
+            prompt_tokens=len(self.ids),
+            generated_tokens=generated,
+            time_to_first_token_s=(self.first_token_at - self.started) if self.first_token_at else 0.0,
+            tokens_per_s=generated / elapsed if elapsed > 0 else 0.0,
+            seed=self.settings.seed,
+            dropped_prompt_tokens=self.dropped_prompt_tokens,
+            notices=self.notices,
+        )
+
+
+class BatchedStream:
+    """The `TextStream` of one batched request: iterate for `Chunk`s; `result` is set at the end.
+
+    Closing the iterator early (a browser went away) or a timeout cancels the request, which
+    frees its batch rows at the scheduler's next step.
+    """
+
+    def __init__(self, request: _Request, timeout_s: float, wake: threading.Condition) -> None:
+        self.result: GenerationResult | None = None
+        self._request = request
+        self._timeout_s = timeout_s
+        self._wake = wake
+
+    def cancel(self) -> None:
+        """Ask generation to stop after the current step; safe to call twice or after the end."""
+        self._request.cancelled.set()
+        with self._wake:
+            self._wake.notify_all()
+
+    def __iter__(self) -> Iterator[Chunk]:
+        try:
+            while True:
+                item = self._next_item()
+                if isinstance(item, _End):
+                    self.result = self._request.result()
+                    return
+                if isinstance(item, _Failure):
+                    if isinstance(item.error, GenerationError):
+                        raise item.error
+                    raise GenerationError(_failure_message(item.error)) from item.error
+                yield item
+        finally:
+            if self.result is None:  # stopped early, timed out or failed: free the rows
+                self.cancel()
+
+    def _next_item(self) -> Chunk | _End | _Failure:
+        """The next queue item; raises `GenerationTimeout` when nothing came for `timeout_s`."""
+        request = self._request
+        while True:
+            wait = self._timeout_s - (time.perf_counter() - request.last_token_at)
+            try:
+                return request.sink.get(timeout=max(wait, 0.0))
+            except queue.Empty:
+                if time.perf_counter() - request.last_token_at >= self._timeout_s:
+                    raise GenerationTimeout(
+                        f"no token arrived within {self._timeout_s:g} s, so generation was stopped; "
+                        "the server may be overloaded, try again with fewer tokens"
+                    ) from None
+
+
+@dataclass
+class _Row:
+    """One sequence in the batch: a draft of a request."""
+
+    request: _Request
+    draft: int
+    sampler: RowSampler
+    next_token: int = 0  # chosen, not yet in the cache
+    length: int = 0  # tokens of this row in the cache (= the next position id)
+
+    @property
+    def decoder(self) -> _DraftDecoder:
+        return self.request.decoders[self.draft]
+
+
+class _Batch:
+    """The rows decoding together and their shared, left-padded KV cache."""
+
+    def __init__(self) -> None:
+        self.rows: list[_Row] = []
+        self.cache: DynamicCache | None = None  # layers: (rows, kv_heads, T, head_dim)
+
+    @property
+    def width(self) -> int:
+        """T, the cache's number of columns (0 when empty)."""
+        return self.cache.get_seq_length() if self.cache is not None else 0
+
+    def add(self, rows: list[_Row], cache: DynamicCache) -> None:
+        """Append rows whose own cache (len(rows), kv_heads, L, head_dim) holds their prompt."""
+        if self.cache is None:
+            self.rows, self.cache = list(rows), cache
+            return
+        width = max(self.width, cache.get_seq_length())
+        for mine, theirs in zip(self.cache.layers, cache.layers, strict=True):
+            mine.keys = torch.cat([_pad_left(mine.keys, width), _pad_left(theirs.keys, width)])
+            mine.values = torch.cat([_pad_left(mine.values, width), _pad_left(theirs.values, width)])
+        self.rows.extend(rows)
+
+    def keep(self, keep: list[int]) -> None:
+        """Keep only rows `keep` (indices into `rows`) and cut columns that are now all padding."""
+        if not keep:
+            self.clear()
+            return
+        if len(keep) < len(self.rows):
+            index = torch.tensor(keep, device=self.cache.layers[0].keys.device)
+            self.cache.batch_select_indices(index)
+            self.rows = [self.rows[i] for i in keep]
+        unused = self.width - max(row.length for row in self.rows)
+        if unused > 0:
+            for layer in self.cache.layers:
+                layer.keys, layer.values = layer.keys[:, :, unused:], layer.values[:, :, unused:]
+
+    def clear(self) -> None:
+        """Drop every row and the cache."""
+        self.rows, self.cache = [], None
+
+    def forward(self, model: Any) -> torch.Tensor:
+        """Feed each row's `next_token`; return next-token logits (rows, vocab) as float32."""
+        device = model.device
+        width = self.width + 1  # the cache after this step
+        tokens = torch.tensor([[row.next_token] for row in self.rows], device=device)  # (B, 1)
+        lengths = torch.tensor([row.length for row in self.rows], device=device)  # (B,)
+        columns = torch.arange(width, device=device)  # (T+1,)
+        mask = (columns[None, :] >= (width - 1 - lengths)[:, None]).long()  # (B, T+1): 1 = real token
+        out = model(
+            input_ids=tokens,
+            attention_mask=mask,
+            position_ids=lengths[:, None],  # (B, 1): each row's own next position
+            cache=self.cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        for row in self.rows:
+            row.length += 1
+        return out.logits[:, -1, :].float()
+
+
+def _pad_left(states: torch.Tensor, width: int) -> torch.Tensor:
+    """Zero-pad (rows, heads, L, head_dim) on the left of dim 2 to `width` columns."""
+    missing = width - states.shape[2]
+    return F.pad(states, (0, 0, missing, 0)) if missing else states
+
+
+class BatchedBackend:
+    """A `Backend` that serves all sessions from one model with continuous batching.
+
+    `max_batch_size` bounds the rows (drafts) decoding at once; `max_queue` bounds requests
+    waiting for a row (beyond it `start()` raises `BusyError`). Requests are capped at
+    `max_new_tokens_cap` tokens; a stream raises `GenerationTimeout` after `timeout_s`
+    without a token. The scheduler thread starts with the first request; `close()` stops it.
+    """
+
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        max_batch_size: int = 16,
+        max_queue: int = 64,
+        max_new_tokens_cap: int = DEFAULT_MAX_NEW_TOKENS_CAP,
+        timeout_s: float = 300.0,
+        eos_token_ids: Sequence[int] | None = None,
+    ) -> None:
+        _check_cache_supported(loaded.model)
+        self.loaded = loaded
+        self.max_batch_size = max_batch_size
+        self.max_queue = max_queue
+        self.max_new_tokens_cap = max_new_tokens_cap
+        self.timeout_s = timeout_s
+        self.eos_ids = set(_eos_ids(loaded) if eos_token_ids is None else eos_token_ids)
+        # The simple backend's prompt encoding and window fitting, shared so both engines agree
+        self._prompts = LocalBackend(loaded, max_new_tokens_cap, timeout_s)
+        self._wake = threading.Condition()  # guards _waiting, _thread, _closed
+        self._waiting: deque[_Request] = deque()
+        self._batch = _Batch()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.steps = 0  # decode steps run so far (for tests and benchmarks)
+
+    @classmethod
+    def from_config(cls, loaded: LoadedModel, config: AppConfig) -> BatchedBackend:
+        """The engine for the app's start-up options."""
+        return cls(
+            loaded,
+            max_batch_size=config.max_batch_size,
+            max_queue=config.max_queue,
+            max_new_tokens_cap=config.max_new_tokens_cap,
+            timeout_s=config.request_timeout_s,
+        )
+
+    @property
+    def info(self) -> BackendInfo:
+        """Model name, device (with dtype and engine), context window and chat flag."""
+        info = self._prompts.info
+        return BackendInfo(info.model_name, f"{info.device}, batched", info.context_window, info.chat)
+
+    def count_tokens(self, text: str) -> int:
+        """How many tokens `text` takes (without special tokens)."""
+        return self._prompts.count_tokens(text)
+
+    def start(self, prompt: Prompt, settings: GenerationSettings) -> BatchedStream:
+        """Queue a request; raises `BusyError` when the queue is full, `GenerationError` if it can't run."""
+        request = self._prepare(prompt, settings)
+        with self._wake:
+            if self._closed:
+                raise GenerationError("the generation engine was shut down")
+            if len(self._waiting) >= self.max_queue:
+                raise BusyError(BUSY_MESSAGE)
+            self._waiting.append(request)
+            self._ensure_thread()
+            self._wake.notify_all()
+        return BatchedStream(request, self.timeout_s, self._wake)
+
+    def stats(self) -> dict[str, int]:
+        """A snapshot: rows decoding, requests waiting, cache columns, steps run, thread alive."""
+        with self._wake:
+            alive = int(self._thread is not None and self._thread.is_alive())
+            return {
+                "rows": len(self._batch.rows),
+                "waiting": len(self._waiting),
+                "cache_columns": self._batch.width,
+                "steps": self.steps,
+                "thread_alive": alive,
+            }
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Stop the scheduler: running and waiting requests end with a `GenerationError`."""
+        with self._wake:
+            self._closed = True
+            thread = self._thread
+            self._wake.notify_all()
+        if thread is not None:
+            thread.join(timeout=timeout_s)
+
+    # --- request preparation (caller's thread) -------------------------------------------
+
+    def _prepare(self, prompt: Prompt, settings: GenerationSettings) -> _Request:
+        """Encode and fit the prompt, cap the settings and resolve the seed."""
+        settings = settings.capped(self.max_new_tokens_cap)
+        if settings.num_drafts > self.max_batch_size:
+            raise GenerationError(
+                f"num_drafts is {settings.num_drafts} but this server decodes at most "
+                f"{self.max_batch_size} sequences at once; ask for fewer drafts"
+            )
+        # generation.LocalBackend's encoding (chat template or document) and window fitting
+        ids, template_notices = self._prompts._encode(prompt)
+        ids, settings, dropped, notices = self._prompts._fit(ids, settings)
+        if settings.seed == -1 and not settings.greedy:
+            settings = settings.with_seed(secrets.randbelow(_MAX_SEED + 1))
+        tokenizer = self.loaded.tokenizer
+        return _Request(
+            ids=ids,
+            settings=settings,
+            decoders=[_DraftDecoder(tokenizer, prompt.stop) for _ in range(settings.num_drafts)],
+            dropped_prompt_tokens=dropped,
+            notices=(*prompt.notices, *template_notices, *notices),
+        )
+
+    def _ensure_thread(self) -> None:
+        """Start the scheduler thread once (caller holds `_wake`)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="nlg-batch-scheduler", daemon=True)
+            self._thread.start()
+
+    # --- scheduler thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        """The scheduler loop; one iteration = evict, admit, one decode step for all rows."""
+        with torch.inference_mode():
+            while not self._closed:
+                self._evict_cancelled()
+                self._admit_waiting()
+                if not self._batch.rows:
+                    self._idle()
+                    continue
+                self._decode_step()
+        self._fail_everything(GenerationError("the generation engine was shut down"))
+
+    def _idle(self) -> None:
+        """Sleep until a request arrives, a stream is cancelled or the engine closes."""
+        with self._wake:
+            if not self._waiting and not self._closed:
+                self._wake.wait(timeout=_IDLE_WAIT_S)
+
+    def _evict_cancelled(self) -> None:
+        """Cancelled requests leave the queue and the batch; their streams end as 'stopped'."""
+        with self._wake:
+            gone = [request for request in self._waiting if request.cancelled.is_set()]
+            if gone:
+                self._waiting = deque(r for r in self._waiting if not r.cancelled.is_set())
+        for request in gone:
+            self._end_request(request, "stopped")
+        rows = self._batch.rows
+        if not any(row.request.cancelled.is_set() for row in rows):
+            return
+        for row in rows:
+            if row.request.cancelled.is_set():
+                self._finish_row(row, "stopped")
+        self._batch.keep([i for i, row in enumerate(rows) if not row.decoder.done])
+
+    def _admit_waiting(self) -> None:
+        """Prefill waiting requests, oldest first, while their drafts fit in the free rows."""
+        while True:
+            with self._wake:
+                if not self._waiting or self._closed:
+                    return
+                head = self._waiting[0]
+                free = self.max_batch_size - len(self._batch.rows)
+                if not head.cancelled.is_set() and head.settings.num_drafts > free:
+                    return  # first come, first served: wait for rows to free up
+                self._waiting.popleft()
+            if head.cancelled.is_set():
+                self._end_request(head, "stopped")
+                continue
+            try:
+                self._admit(head)
+            except Exception as error:  # this request fails; the batch carries on
+                head.end(error)
+
+    def _admit(self, request: _Request) -> None:
+        """Prefill one request alone, choose each draft's first token, merge live drafts into the batch."""
+        model = self.loaded.model
+        prompt = torch.tensor([request.ids], device=model.device)  # (1, L)
+        cache = DynamicCache(config=model.config)
+        out = model(input_ids=prompt, cache=cache, use_cache=True, logits_to_keep=1)
+        logits = out.logits[:, -1, :].float()  # (1, vocab)
+        rows = self._new_rows(request, logits.shape[-1])
+        request.rows_left = len(rows)
+        for row in rows:
+            row.length = len(request.ids)
+            self._accept(row, row.sampler.choose(logits[0]))
+        live = [row for row in rows if not row.decoder.done]
+        if live:
+            if len(live) > 1:
+                cache.batch_repeat_interleave(len(live))  # (drafts, kv_heads, L, head_dim)
+            self._batch.add(live, cache)
+
+    def _new_rows(self, request: _Request, vocab_size: int) -> list[_Row]:
+        """One row per draft; drafts share the request's seeded generator (drawn in row order)."""
+        device = self.loaded.model.device
+        generator = None
+        if not request.settings.greedy:
+            generator = torch.Generator(device=device)
+            generator.manual_seed(request.settings.seed)
+        return [
+            _Row(request, draft, RowSampler(request.settings, request.ids, vocab_size, device, generator))
+            for draft in range(request.settings.num_drafts)
+        ]
+
+    def _decode_step(self) -> None:
+        """One forward pass for every row, one token each; finished rows leave."""
+        rows = self._batch.rows
+        try:
+            logits = self._batch.forward(self.loaded.model)  # (B, vocab)
+            tokens = choose_tokens(logits, [row.sampler for row in rows])
+        except Exception as error:  # the whole batch's step failed: its requests fail, the loop lives
+            self._fail_batch(error)
+            return
+        self.steps += 1
+        for row, token in zip(rows, tokens, strict=True):
+            try:
+                self._accept(row, token)
+            except Exception as error:  # e.g. a tokenizer error: only this request fails
+                row.decoder.reason = row.decoder.reason or "stopped"
+                row.request.end(error)
+        self._batch.keep([i for i, row in enumerate(rows) if not row.decoder.done and not row.request.over])
+
+    def _accept(self, row: _Row, token: int) -> None:
+        """Record a row's new token: stream its text; end the row on eos, stop string or limit."""
+        request, decoder = row.request, row.decoder
+        now = time.perf_counter()
+        request.last_token_at = now
+        request.first_token_at = request.first_token_at or now
+        row.sampler.observe(token)
+        row.next_token = token
+        decoder.tokens += 1
+        if token in self.eos_ids:
+            request.emit(row.draft, decoder.finish("eos"))
+        else:
+            request.emit(row.draft, decoder.add(token))
+            if decoder.tokens >= request.settings.max_new_tokens and not decoder.done:
+                request.emit(row.draft, decoder.finish("length"))
+        if decoder.done:
+            self._row_done(row)
+
+    def _finish_row(self, row: _Row, reason: str) -> None:
+        """End a row that is still decoding (e.g. cancelled), flushing its text."""
+        if not row.decoder.done:
+            row.request.emit(row.draft, row.decoder.finish(reason))
+            self._row_done(row)
+
+    def _row_done(self, row: _Row) -> None:
+        """Count a finished draft; the request ends with its last draft."""
+        row.request.rows_left -= 1
+        if row.request.rows_left <= 0:
+            row.request.end()
+
+    def _end_request(self, request: _Request, reason: str) -> None:
+        """End a request that never reached the batch."""
+        for draft, decoder in enumerate(request.decoders):
+            request.emit(draft, decoder.finish(reason))
+        request.end()
+
+    def _fail_batch(self, error: BaseException) -> None:
+        """Deliver `error` to every request in the batch and start over with an empty batch."""
+        for row in self._batch.rows:
+            row.request.end(error)
+        self._batch.clear()
+
+    def _fail_everything(self, error: GenerationError) -> None:
+        """On shutdown: fail running and waiting requests so no stream waits for nothing."""
+        self._fail_batch(error)
+        with self._wake:
+            waiting, self._waiting = list(self._waiting), deque()
+        for request in waiting:
+            request.end(error)
+
+
+def _check_cache_supported(model: Any) -> None:
+    """The batch cache is padded and merged by hand: only plain full-attention layers qualify."""
+    layers = DynamicCache(config=model.config).layers
+    if any(type(layer) is not DynamicLayer for layer in layers):
+        raise GenerationError(
+            f"the batched engine supports full-attention models only ({type(model).__name__} uses "
+            "sliding-window or other cache layers); start the app with --engine simple"
+        )

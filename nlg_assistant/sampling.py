@@ -1,0 +1,131 @@
+"""Per-sequence token choice for the batched engine, matching transformers' `generate` processors.
+
+Every sequence in a batch has its own `GenerationSettings` and its own `torch.Generator`, so
+one `RowSampler` per sequence turns that sequence's next-token logits (shape (vocab,), fp32)
+into a token id. The processors run in `generate`'s order and with its arithmetic, so greedy
+output equals `model.generate(do_sample=False, ...)` with the same penalties:
+
+1. repetition penalty over prompt + generated ids (divide positive logits, multiply negative);
+2. no-repeat n-gram: ban tokens that would repeat an n-gram already in prompt + output;
+3. greedy: argmax. Sampling: temperature, top-k, top-p, then a draw from the softmax.
+
+Example::
+
+    sampler = RowSampler(settings, prompt_ids=[1, 5, 9], vocab_size=320, device="cpu")
+    token = sampler.choose(logits_row)   # logits_row: (320,) float32
+    sampler.observe(token)               # record it for the penalties
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from .config import GenerationSettings
+
+
+class RowSampler:
+    """Chooses the tokens of one sequence; keeps the state its penalties need."""
+
+    def __init__(
+        self,
+        settings: GenerationSettings,
+        prompt_ids: Sequence[int],
+        vocab_size: int,
+        device: torch.device | str,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        self.settings = settings
+        self.generator = generator
+        self.ids: list[int] = list(prompt_ids)
+        self.penalised = settings.repetition_penalty != 1.0
+        self.ngram = settings.no_repeat_ngram_size
+        # seen[v] is True once token v is in prompt + output; shape (vocab,), for the repetition penalty
+        self.seen = torch.zeros(vocab_size, dtype=torch.bool, device=device) if self.penalised else None
+        if self.seen is not None and self.ids:
+            self.seen[torch.tensor(self.ids, device=device).clamp_(max=vocab_size - 1)] = True
+        # followers[(t1..t_{n-1})] = tokens seen right after that (n-1)-gram
+        self.followers: dict[tuple[int, ...], set[int]] = {}
+        for end in range(self.ngram, len(self.ids) + 1) if self.ngram else ():
+            self._record_ngram(end)
+
+    @property
+    def plain_greedy(self) -> bool:
+        """True when the choice is a bare argmax (no penalty, no sampling): batchable."""
+        return self.settings.greedy and not self.penalised and not self.ngram
+
+    def observe(self, token: int) -> None:
+        """Record a chosen token so later steps penalise it."""
+        self.ids.append(token)
+        if self.seen is not None and token < self.seen.shape[0]:
+            self.seen[token] = True
+        if self.ngram and len(self.ids) >= self.ngram:
+            self._record_ngram(len(self.ids))
+
+    def choose(self, logits: torch.Tensor) -> int:
+        """The next token for `logits` (shape (vocab,), float32); does not record it."""
+        scores = self._penalise(logits)
+        if self.settings.greedy:
+            return int(torch.argmax(scores))
+        return self._draw(scores)
+
+    def _record_ngram(self, end: int) -> None:
+        """Add the n-gram ending at index `end` (exclusive) of `ids` to the followers table."""
+        gram = self.ids[end - self.ngram : end]
+        self.followers.setdefault(tuple(gram[:-1]), set()).add(gram[-1])
+
+    def _penalise(self, logits: torch.Tensor) -> torch.Tensor:
+        """Repetition penalty and n-gram ban, as transformers applies them."""
+        scores = logits
+        if self.seen is not None:
+            penalty = self.settings.repetition_penalty
+            penalised = torch.where(scores < 0, scores * penalty, scores / penalty)
+            scores = torch.where(self.seen, penalised, scores)
+        if self.ngram and len(self.ids) + 1 >= self.ngram:
+            context = tuple(self.ids[len(self.ids) - self.ngram + 1 :])
+            banned = self.followers.get(context)
+            if banned:
+                scores = scores.clone() if scores is logits else scores
+                scores[list(banned)] = -float("inf")
+        return scores
+
+    def _draw(self, scores: torch.Tensor) -> int:
+        """Temperature, top-k and top-p filtering, then one draw with this sequence's generator."""
+        settings = self.settings
+        scores = scores / settings.temperature
+        if settings.top_k > 0:
+            k = min(settings.top_k, scores.shape[-1])
+            kth_best = torch.topk(scores, k).values[-1]
+            scores = scores.masked_fill(scores < kth_best, -float("inf"))
+        if settings.top_p < 1.0:
+            scores = _top_p_filter(scores, settings.top_p)
+        probs = torch.softmax(scores, dim=-1)
+        return int(torch.multinomial(probs, 1, generator=self.generator))
+
+
+def _top_p_filter(scores: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Keep the smallest set of tokens whose probability adds up to `top_p` (at least one)."""
+    ascending, order = torch.sort(scores, descending=False)
+    cumulative = ascending.softmax(dim=-1).cumsum(dim=-1)
+    drop_sorted = cumulative <= (1 - top_p)
+    drop_sorted[-1] = False  # always keep the most likely token
+    drop = drop_sorted.scatter(0, order, drop_sorted)
+    return scores.masked_fill(drop, -float("inf"))
+
+
+def choose_tokens(logits: torch.Tensor, samplers: Sequence[RowSampler]) -> list[int]:
+    """One token per row of `logits` (shape (rows, vocab), float32), row i chosen by `samplers[i]`.
+
+    Rows that are plain greedy share one batched argmax; the rest are chosen one by one.
+    """
+    plain = [i for i, sampler in enumerate(samplers) if sampler.plain_greedy]
+    tokens: list[int] = [0] * len(samplers)
+    if plain:
+        best = torch.argmax(logits[plain] if len(plain) < len(samplers) else logits, dim=-1).tolist()
+        for i, token in zip(plain, best, strict=True):
+            tokens[i] = token
+    for i, sampler in enumerate(samplers):
+        if not sampler.plain_greedy:
+            tokens[i] = sampler.choose(logits[i])
+    return tokens
