@@ -32,6 +32,8 @@ class UsageError(ValueError):
 
 def _parser() -> argparse.ArgumentParser:
     """The argument parser: task, main text, model options, task fields and every sampling setting."""
+    from .prompts import PRESETS
+
     parser = argparse.ArgumentParser(prog="python -m nlg_assistant", description=__doc__.split("\n")[0])
     parser.add_argument("task", choices=TASKS, help="what to write")
     parser.add_argument("text", help="story so far (story), topic (outline, article) or new input (fewshot)")
@@ -46,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
         article.add_argument(f"--{name}", default="")
     article.add_argument("--length-words", type=int, default=600, help="target article length in words")
     fewshot = parser.add_argument_group("fewshot")
-    fewshot.add_argument("--preset", help="a ready-made few-shot task (see --list-presets)")
+    fewshot.add_argument("--preset", help=f"a ready-made few-shot task: {', '.join(PRESETS)}")
     fewshot.add_argument(
         "--example", action="append", default=[], metavar=f"IN{EXAMPLE_SEPARATOR}OUT", help="repeatable"
     )

@@ -294,3 +294,33 @@ def test_stop_string_prefix_is_held_back_until_resolved(loaded) -> None:
     pieces.append(decoder.finish("length"))
     assert "".join(pieces) == "story\n## more"
     assert decoder.reason == "eos"
+
+
+def test_streamer_ends_a_draft_at_eos_and_ignores_its_padding(loaded) -> None:
+    tokenizer = loaded.tokenizer
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    a, b = tokenizer("fox", add_special_tokens=False)["input_ids"][:1] * 2
+    sink: queue.Queue = queue.Queue()
+    decoders = [_DraftDecoder(tokenizer, ()) for _ in range(2)]
+    streamer = _BatchStreamer(decoders, {eos}, sink)
+    streamer.put(torch.tensor([[1, 2], [1, 2]]))  # the prompt, once per draft
+    for step in ([a, a], [b, eos], [a, pad], [b, pad]):  # generate pads rows that ended
+        streamer.put(torch.tensor(step))
+    streamer.end()
+    assert [d.tokens for d in decoders] == [4, 2]
+    assert [d.reason for d in decoders] == ["length", "eos"]
+    assert decoders[1].text == tokenizer.decode([a])
+
+
+def test_info_and_token_count(loaded, backend) -> None:
+    info = backend.info
+    assert info.model_name == loaded.name and info.context_window == 256 and info.chat is False
+    assert info.device.startswith("cpu")
+    assert backend.count_tokens("Once upon a time") == len(loaded.tokenizer("Once upon a time")["input_ids"])
+    assert backend.count_tokens("") == 0
+
+
+def test_second_iteration_after_the_end_is_empty(backend) -> None:
+    stream = backend.start(Prompt(document="Once"), dataclasses.replace(GREEDY, max_new_tokens=2))
+    collect(stream)
+    assert list(stream) == [] and stream.result is not None
