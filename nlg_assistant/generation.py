@@ -399,14 +399,19 @@ class LocalBackend:
     def _fit(
         self, ids: list[int], settings: GenerationSettings
     ) -> tuple[list[int], GenerationSettings, int, tuple[str, ...]]:
-        """Make prompt + output fit the context window: trim the prompt from the left if needed.
+        """Make the request runnable: one draft when greedy; prompt + output within the context window
+        (the prompt is trimmed from the left if needed).
 
-        Returns the ids, the (maybe lowered) settings, how many prompt tokens were dropped and notices.
+        Returns the ids, the (maybe changed) settings, how many prompt tokens were dropped and notices.
         """
         window, notices = self.loaded.context_window, ()
+        if settings.greedy and settings.num_drafts > 1:  # greedy drafts would all be the same text
+            settings = dataclasses.replace(settings, num_drafts=1)
+            notices = ("temperature 0 always writes the same text, so only one draft was written",)
         if settings.max_new_tokens >= window:  # no room for any prompt: write at most half the window
             settings = dataclasses.replace(settings, max_new_tokens=max(1, window // 2))
             notices = (
+                *notices,
                 f"max_new_tokens was lowered to {settings.max_new_tokens} "
                 f"to fit the model's context window of {window} tokens",
             )

@@ -324,3 +324,10 @@ def test_second_iteration_after_the_end_is_empty(backend) -> None:
     stream = backend.start(Prompt(document="Once"), dataclasses.replace(GREEDY, max_new_tokens=2))
     collect(stream)
     assert list(stream) == [] and stream.result is not None
+
+
+def test_greedy_with_several_drafts_writes_one(backend) -> None:
+    settings = dataclasses.replace(GREEDY, max_new_tokens=4, num_drafts=3)
+    stream = backend.start(Prompt(document="Once"), settings)
+    assert set(collect(stream)) == {0}
+    assert len(stream.result.texts) == 1 and any("one draft" in n for n in stream.result.notices)
