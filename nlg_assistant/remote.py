@@ -243,6 +243,8 @@ class OpenAIBackend:
                 model=self._model or "", messages=[{"role": "user", "content": "Hi"}], max_tokens=1
             )
         except openai.APIStatusError as exc:
+            if exc.status_code in (401, 403, 429):  # says nothing about chat: report it
+                raise self.explain(exc) from exc
             log.info("%s: no chat completions for %s (%s)", self.base_url, self._model, exc.status_code)
             return False
         except Exception as exc:
@@ -294,14 +296,17 @@ class OpenAIBackend:
 
     def _create(self, prompt: Prompt, settings: GenerationSettings, style: str, use_chat: bool):
         """One `create(stream=True)` call on the right endpoint."""
-        fields, extra_body = _sampling_fields(settings, style)
+        wire = _WireSampling.of(settings, style)
         common = {
             "model": self._model or "",
             "stream": True,
             "stream_options": {"include_usage": True},
-            "stop": list(prompt.stop) or None,
-            "extra_body": extra_body or None,
-            **fields,
+            "stop": list(prompt.stop) or openai.omit,
+            "max_tokens": wire.max_tokens,
+            "temperature": wire.temperature,
+            "top_p": openai.omit if wire.top_p is None else wire.top_p,
+            "seed": wire.seed,
+            "extra_body": wire.extra_body or None,
         }
         if use_chat:
             messages = list(prompt.messages) or [{"role": "user", "content": prompt.document}]
@@ -358,6 +363,11 @@ class OpenAIBackend:
                 ids = []
             if ids and _find_model([{"id": i} for i in ids], self._model) is None:
                 return GenerationError(self._unknown_model_message(ids))
+        if exc.status_code in (401, 403):
+            return GenerationError(
+                f"the model server at {self.base_url} refused the API key (HTTP {exc.status_code}) "
+                "— check --api-key-env"
+            )
         if exc.status_code in (429, 503):
             return BusyError(f"the model server at {self.base_url} is busy ({exc.status_code}): {message}")
         return GenerationError(
@@ -625,25 +635,42 @@ def _overlap(text: str, stop: str) -> int:
     return 0
 
 
-def _sampling_fields(settings: GenerationSettings, style: str) -> tuple[dict, dict]:
-    """(OpenAI fields, extra body) for `settings` in the server's style; see the module table."""
-    greedy = settings.greedy or settings.top_p == 0.0
-    fields: dict = {"max_tokens": settings.max_new_tokens, "seed": settings.seed}
-    fields["temperature"] = 0.0 if greedy else settings.temperature
-    if not greedy and settings.top_p < 1.0:
-        fields["top_p"] = settings.top_p
-    if style == STYLE_FIELDS:
-        return fields, _extra_fields(settings, greedy)
-    if style == STYLE_GENERATION_CONFIG:
-        # Every field explicit: unset ones would fall back to the model's own defaults (e.g. top_k 50).
-        config = {
-            "do_sample": not greedy,
-            "top_k": settings.top_k,
-            "repetition_penalty": settings.repetition_penalty,
-            "no_repeat_ngram_size": settings.no_repeat_ngram_size,
-        }
-        return fields, {"generation_config": json.dumps(config)}
-    return fields, {}
+@dataclass(frozen=True)
+class _WireSampling:
+    """`GenerationSettings` as one server style wants them on the wire (see the module table)."""
+
+    max_tokens: int
+    temperature: float
+    top_p: float | None  # None: not sent (1 = off)
+    seed: int
+    extra_body: dict  # JSON fields outside the OpenAI schema
+
+    @classmethod
+    def of(cls, settings: GenerationSettings, style: str) -> _WireSampling:
+        greedy = settings.greedy or settings.top_p == 0.0  # top_p 0 keeps only the likeliest token
+        top_p = settings.top_p if not greedy and settings.top_p < 1.0 else None
+        if style == STYLE_FIELDS:
+            extra = _extra_fields(settings, greedy)
+        elif style == STYLE_GENERATION_CONFIG:
+            extra = {"generation_config": _generation_config(settings, greedy)}
+        else:
+            extra = {}
+        temperature = 0.0 if greedy else settings.temperature
+        return cls(settings.max_new_tokens, temperature, top_p, settings.seed, extra)
+
+
+def _generation_config(settings: GenerationSettings, greedy: bool) -> str:
+    """transformers serve's `generation_config` JSON: the HF-only settings and `do_sample`.
+
+    Every field is explicit: unset ones would fall back to the model's defaults (e.g. top_k 50).
+    """
+    config = {
+        "do_sample": not greedy,
+        "top_k": settings.top_k,
+        "repetition_penalty": settings.repetition_penalty,
+        "no_repeat_ngram_size": settings.no_repeat_ngram_size,
+    }
+    return json.dumps(config)
 
 
 def _extra_fields(settings: GenerationSettings, greedy: bool) -> dict:

@@ -361,3 +361,26 @@ def test_server_killed_mid_stream_raises_and_does_not_hang(tiny_model_dir, tmp_p
         assert "cannot reach" not in str(caught.value)
     finally:
         server.stop()
+
+
+HOUSE_MODEL = Path(__file__).resolve().parent.parent / "assets" / "models" / "storyteller"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (HOUSE_MODEL / "config.json").exists(), reason="assets/models/storyteller not built yet"
+)
+def test_house_model_served_by_transformers_serve(tmp_path):
+    server = ServeProcess(HOUSE_MODEL, tmp_path)
+    try:
+        server.wait_ready()
+        backend = OpenAIBackend.from_config(
+            AppConfig(backend="openai", base_url=server.url, model=str(HOUSE_MODEL), request_timeout_s=60)
+        )
+        prompt = build_story("The door creaked open.", chat=backend.info.chat)
+        chunks, result = run(backend, prompt, GenerationSettings(max_new_tokens=30, seed=4))
+        assert "".join(c.text for c in chunks) == result.texts[0]
+        assert result.texts[0].strip() and 0 < result.generated_tokens <= 30
+        assert result.finish_reason in ("eos", "length")
+    finally:
+        server.stop()
