@@ -194,7 +194,12 @@ HOLDER = ModelHolder()
 
 
 def gpu_decorator() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """`spaces.GPU` on Hugging Face ZeroGPU Spaces (when `spaces` imports), else a no-op decorator."""
+    """`spaces.GPU` on Hugging Face ZeroGPU Spaces (when `spaces` imports), else a no-op decorator.
+
+    Decided at call time, so importing this module never imports `spaces`. Outside ZeroGPU
+    `spaces.GPU` has no effect. Not verified on ZeroGPU itself: there the decorated call runs
+    in another process, which the in-process streaming queue of `generation` does not cross.
+    """
     try:
         import spaces
     except ImportError:
