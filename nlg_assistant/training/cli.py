@@ -1,0 +1,128 @@
+"""Command line: ``python -m nlg_assistant.training {prepare,pretrain,distil,eval,card} ...``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import fields
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _files(values: list[str] | None) -> list[Path]:
+    """Explicit corpus files, or the default Gutenberg children's files next to the repo."""
+    from nlg_assistant.training import corpus
+
+    return [Path(v) for v in values] if values else corpus.default_files(REPO_ROOT)
+
+
+def _add_prepare(sub) -> None:
+    p = sub.add_parser("prepare", help="filter/split the corpus, train the tokeniser, tokenise to uint16")
+    p.add_argument(
+        "--data", nargs="*", help="corpus .txt files (default ../shared/corpus/gutenberg_children_*)"
+    )
+    p.add_argument("--manifest", default=None, help="TSV with author_death_year (default: next to the data)")
+    p.add_argument("--out", default="data/gc8k")
+    p.add_argument("--vocab-size", type=int, default=8192)
+    p.add_argument("--val-fraction", type=float, default=0.05)
+    p.add_argument("--sample-chars", type=int, default=10_000_000, help="tokeniser training sample size")
+    p.add_argument("--min-death-year", type=int, default=1955, help="drop books whose author died >= this")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _add_train_flags(p) -> None:
+    from nlg_assistant.training.train import TrainSettings
+
+    for f in fields(TrainSettings):
+        if f.name in ("data_dir", "out_dir"):
+            continue
+        p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default)
+    p.add_argument("--data-dir", default="data/gc8k")
+    p.add_argument("--out", required=True, help="run folder (checkpoint, metrics, final model)")
+
+
+def _add_eval(sub) -> None:
+    p = sub.add_parser("eval", help="validation perplexity and tokens/s of a model folder")
+    p.add_argument("model", help="HF model folder")
+    p.add_argument("--data", nargs="*", help="raw corpus files to split like `prepare` did")
+    p.add_argument("--data-dir", default="data/gc8k", help="prepared folder (val.bin) used without --data")
+    p.add_argument("--manifest", default=None)
+    p.add_argument("--val-fraction", type=float, default=0.05)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seq-len", type=int, default=256)
+    p.add_argument("--max-windows", type=int, default=0, help="0 = all validation windows")
+    p.add_argument("--max-docs", type=int, default=0, help="only the first N validation documents")
+    p.add_argument("--max-chars", type=int, default=0, help="cut each validation document to N chars")
+    p.add_argument("--trigram", action="store_true", help="also score a Kneser-Ney trigram baseline")
+    p.add_argument("--json", default="", help="write the numbers to this JSON file")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse tree for all sub-commands."""
+    parser = argparse.ArgumentParser(prog="python -m nlg_assistant.training")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    _add_prepare(sub)
+    _add_train_flags(sub.add_parser("pretrain", help="train a small Llama from scratch"))
+    distil = sub.add_parser("distil", help="train a student with a teacher (use --alpha 1 for no teacher)")
+    _add_train_flags(distil)
+    _add_eval(sub)
+    card = sub.add_parser("card", help="write the model card and loss curve into a model folder")
+    card.add_argument("folder")
+    card.add_argument("--report", required=True, help="JSON with all measured numbers")
+    return parser
+
+
+def _settings(args):
+    from nlg_assistant.training.train import TrainSettings
+
+    values = {
+        f.name: getattr(args, f.name) for f in fields(TrainSettings) if f.name not in ("data_dir", "out_dir")
+    }
+    return TrainSettings(data_dir=args.data_dir, out_dir=args.out, **values)
+
+
+def _manifest(args, files: list[Path]) -> Path | None:
+    if args.manifest:
+        return Path(args.manifest)
+    guess = files[0].parent / "gutenberg_children_manifest.tsv" if files else None
+    return guess if guess and guess.exists() else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse flags, set CPU threads, dispatch."""
+    import torch
+
+    args = build_parser().parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.cmd == "prepare":
+        from nlg_assistant.training import data
+
+        files = _files(args.data)
+        meta = data.prepare(
+            files,
+            _manifest(args, files),
+            Path(args.out),
+            args.vocab_size,
+            args.val_fraction,
+            args.sample_chars,
+            args.seed,
+            args.min_death_year,
+        )
+        print(json.dumps({k: meta[k]["tokens"] for k in ("train", "val")} | {"vocab": meta["vocab_size"]}))
+    elif args.cmd in ("pretrain", "distil"):
+        from nlg_assistant.training.train import run_training
+
+        if args.cmd == "distil" and args.alpha < 1.0 and not args.teacher:
+            raise SystemExit("distil with --alpha < 1 needs --teacher FOLDER")
+        print(json.dumps(run_training(_settings(args))))
+    elif args.cmd == "eval":
+        from nlg_assistant.training.evaluate import eval_command
+
+        eval_command(args, _files(args.data) if args.data else None, REPO_ROOT)
+    elif args.cmd == "card":
+        from nlg_assistant.training.card import write_card
+
+        write_card(Path(args.folder), json.loads(Path(args.report).read_text()))
+    return 0
