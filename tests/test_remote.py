@@ -76,15 +76,15 @@ class ServeProcess:
 
 @pytest.fixture(scope="module")
 def servers(tiny_model_dir, tiny_chat_model_dir, tmp_path_factory):
-    """(base-model server, chat-model server), started side by side."""
+    """(base-model server, chat-model server, a spare base-model server to kill), started side by side."""
     logs = tmp_path_factory.mktemp("serve_logs")
-    pair = (ServeProcess(tiny_model_dir, logs), ServeProcess(tiny_chat_model_dir, logs))
+    trio = tuple(ServeProcess(d, logs) for d in (tiny_model_dir, tiny_chat_model_dir, tiny_model_dir))
     try:
-        for server in pair:
+        for server in trio:
             server.wait_ready()
-        yield pair
+        yield trio
     finally:
-        for server in pair:
+        for server in trio:
             server.stop()
 
 
@@ -343,24 +343,21 @@ def test_silent_server_times_out():
         assert time.monotonic() - started < 8
 
 
-def test_server_killed_mid_stream_raises_and_does_not_hang(tiny_model_dir, tmp_path):
-    server = ServeProcess(tiny_model_dir, tmp_path)
-    try:
-        server.wait_ready()
-        backend = OpenAIBackend(server.url, server.model_dir, timeout_s=30, max_new_tokens_cap=4096)
-        stream = backend.start(Prompt(document="Once"), GenerationSettings(max_new_tokens=4000, seed=2))
-        received = []
-        started = time.monotonic()
-        with pytest.raises(GenerationError, match="model server at") as caught:
-            for chunk in stream:
-                received.append(chunk)
-                if len(received) == 3:
-                    server.stop()
-        assert time.monotonic() - started < 20
-        assert len(received) < 4000 and stream.result.finish_reason == "stopped"
-        assert "cannot reach" not in str(caught.value)
-    finally:
-        server.stop()
+def test_server_killed_mid_stream_raises_and_does_not_hang(servers):
+    server = servers[2]  # started for this test only
+    backend = OpenAIBackend(server.url, server.model_dir, timeout_s=30, max_new_tokens_cap=4096)
+    stream = backend.start(Prompt(document="Once"), GenerationSettings(max_new_tokens=4000, seed=2))
+    received = []
+    started = time.monotonic()
+    with pytest.raises(GenerationError, match="model server at") as caught:
+        for chunk in stream:
+            received.append(chunk)
+            if len(received) == 3:
+                server.stop()
+    assert time.monotonic() - started < 20
+    assert len(received) < 4000 and stream.result.finish_reason == "stopped"
+    # Usually the half-sent chunked body breaks; a clean end with no finish reason is also caught.
+    assert "broke mid-answer" in str(caught.value) or "without saying why" in str(caught.value)
 
 
 HOUSE_MODEL = Path(__file__).resolve().parent.parent / "assets" / "models" / "storyteller"
