@@ -253,7 +253,9 @@ def test_two_drafts_stream_separately(chat_backend):
     assert {c.draft for c in chunks} == {0, 1}
     for draft in (0, 1):
         assert "".join(c.text for c in chunks if c.draft == draft) == result.texts[draft]
-    assert result.generated_tokens == 24  # both drafts report usage; each ran to max_new_tokens
+    # Both drafts' usage was reported (a draft may end early at EOS, so no exact total).
+    assert 2 <= result.generated_tokens <= 24
+    assert not [n for n in result.notices if "estimated" in n]
 
 
 TAB_PROMPTS = {
