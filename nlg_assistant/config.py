@@ -148,6 +148,7 @@ class AppConfig:
     engine: str = "batched"
     base_url: str | None = None
     api_key_env: str | None = None
+    chat: bool | None = None  # remote backend: force chat/completions; None = ask the server
     max_batch_size: int = 16
     max_queue: int = 64
     request_timeout_s: float = 300.0

@@ -152,7 +152,7 @@ class OpenAIBackend:
             config.base_url or "",
             config.model,
             api_key=api_key,
-            chat=getattr(config, "chat", None),  # a --chat/--no-chat flag, if AppConfig has one
+            chat=config.chat,
             timeout_s=config.request_timeout_s,
             max_new_tokens_cap=config.max_new_tokens_cap,
         )
