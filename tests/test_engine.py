@@ -1,0 +1,352 @@
+"""The batched engine on a real tiny Llama: batching must not change outputs, and slots must free up."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import pytest
+
+from nlg_assistant.backend import BusyError, GenerationError, GenerationTimeout, Prompt
+from nlg_assistant.config import AppConfig, GenerationSettings
+from nlg_assistant.engine import BUSY_MESSAGE, BatchedBackend
+from nlg_assistant.generation import LocalBackend
+from nlg_assistant.models import load_model
+
+PROMPTS = [
+    "Once upon a time",
+    "The princess walked to the castle and opened the old wooden door.",
+    "A",
+    "Every morning the baker made bread, cakes and sweet buns for the town. The wind blew",
+]
+GREEDY = GenerationSettings(max_new_tokens=24, temperature=0.0, repetition_penalty=1.0)
+# Penalties make the tiny model's greedy text vary, so a wrong row or position shows
+PENALISED = GenerationSettings(
+    max_new_tokens=24, temperature=0.0, repetition_penalty=1.3, no_repeat_ngram_size=2
+)
+LONG = GenerationSettings(max_new_tokens=200, temperature=0.0, repetition_penalty=1.0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Two intra-op threads on a busy 2-core machine spin against each other; one keeps tests fast."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_model_dir):
+    return load_model(str(tiny_model_dir), "cpu")
+
+
+@pytest.fixture
+def engine(loaded):
+    backend = BatchedBackend(loaded, max_batch_size=8, max_queue=16, timeout_s=30)
+    yield backend
+    backend.close()
+
+
+def run(backend, document: str, settings: GenerationSettings):
+    """Start and drain one request; return its stream (texts in stream.result)."""
+    stream = backend.start(Prompt(document=document), settings)
+    for _ in stream:
+        pass
+    return stream
+
+
+def run_together(backend, documents, settings):
+    """Start all requests before reading any, so they share the batch; return the streams."""
+    streams = [backend.start(Prompt(document=d), settings) for d in documents]
+    for stream in streams:
+        for _ in stream:
+            pass
+    return streams
+
+
+def wait_until(predicate, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.002)
+    return False
+
+
+@pytest.mark.parametrize("settings", [GREEDY, PENALISED], ids=["plain", "penalised"])
+def test_batched_greedy_equals_single_and_generate(engine, loaded, settings):
+    together = [s.result.texts[0] for s in run_together(engine, PROMPTS, settings)]
+    alone = [run(engine, d, settings).result.texts[0] for d in PROMPTS]
+    reference = [run(LocalBackend(loaded), d, settings).result.texts[0] for d in PROMPTS]
+    assert together == alone == reference
+    assert len(set(together)) == len(PROMPTS)  # really different sequences shared the batch
+
+
+def test_stream_chunks_add_up_to_result(engine):
+    stream = engine.start(Prompt(document=PROMPTS[1]), PENALISED)
+    text = "".join(chunk.text for chunk in stream)
+    result = stream.result
+    assert text == result.texts[0]
+    assert result.finish_reason == "length" and result.generated_tokens == 24
+    assert result.prompt_tokens > 0 and result.time_to_first_token_s > 0 and result.tokens_per_s > 0
+
+
+def test_join_and_leave_mid_batch(engine):
+    solo_long = run(engine, PROMPTS[0], LONG).result.texts[0]
+    solo_short = run(engine, PROMPTS[3], PENALISED).result.texts[0]
+
+    long_stream = engine.start(Prompt(document=PROMPTS[0]), LONG)
+    long_iter = iter(long_stream)
+    head = [next(long_iter).text for _ in range(5)]  # the long request is decoding
+    short = run(engine, PROMPTS[3], PENALISED)  # joins, finishes and leaves
+    assert wait_until(lambda: engine.stats()["rows"] == 1)  # the short one left within its last step
+    assert long_stream.result is None  # the long one still runs
+    rest = [chunk.text for chunk in long_iter]
+
+    assert short.result.texts[0] == solo_short
+    assert "".join(head + rest) == long_stream.result.texts[0] == solo_long
+    assert wait_until(lambda: engine.stats()["cache_columns"] == 0)
+
+
+def test_num_drafts_decode_as_separate_rows(engine):
+    settings = GenerationSettings(max_new_tokens=12, temperature=1.0, num_drafts=3, seed=7)
+    first = run(engine, PROMPTS[1], settings).result
+    again = run_together(engine, [PROMPTS[1], PROMPTS[0]], settings)[0].result
+    assert len(first.texts) == 3 and len(set(first.texts)) == 3  # three rows, each its own draft
+    assert again.texts == first.texts
+    assert 3 <= first.generated_tokens <= 36
+
+
+def test_greedy_drafts_collapse_to_one_like_the_simple_engine(engine):
+    settings = GenerationSettings(max_new_tokens=12, temperature=0.0, num_drafts=3, repetition_penalty=1.0)
+    result = run(engine, PROMPTS[1], settings).result
+    assert result.texts == run(engine, PROMPTS[1], GREEDY.capped(12)).result.texts
+    assert result.notices  # the user is told why there is one draft
+
+
+def test_sampling_with_a_seed_reproduces_alone_and_in_a_batch(engine):
+    settings = GenerationSettings(max_new_tokens=20, temperature=1.0, top_k=40, top_p=0.9, seed=1234)
+    alone = run(engine, PROMPTS[0], settings).result
+    with_others = run_together(engine, [PROMPTS[1], PROMPTS[0], PROMPTS[2]], settings)[1].result
+    other_seed = run(engine, PROMPTS[0], settings.with_seed(99)).result
+    assert alone.texts == with_others.texts and alone.seed == 1234
+    assert other_seed.texts != alone.texts
+
+
+def test_random_seed_is_drawn_and_reported(engine):
+    settings = GenerationSettings(max_new_tokens=5, temperature=0.8, seed=-1)
+    first = run(engine, PROMPTS[0], settings).result
+    assert first.seed >= 0
+    again = run(engine, PROMPTS[0], settings.with_seed(first.seed)).result
+    assert again.texts == first.texts
+
+
+def test_cancel_frees_the_slot(loaded):
+    backend = BatchedBackend(loaded, max_batch_size=1, max_queue=4, timeout_s=30)
+    try:
+        first = backend.start(Prompt(document=PROMPTS[0]), LONG)
+        chunks = iter(first)
+        next(chunks)
+        waiting = backend.start(Prompt(document=PROMPTS[1]), GREEDY)  # no free row yet
+        first.cancel()
+        first.cancel()  # twice is fine
+        assert "".join(c.text for c in waiting) == waiting.result.texts[0]
+        assert waiting.result.finish_reason == "length"
+        list(chunks)
+        assert first.result.finish_reason == "stopped" and first.result.generated_tokens < 200
+    finally:
+        backend.close()
+
+
+def test_abandoned_stream_frees_its_rows_within_a_step(engine):
+    stream = engine.start(Prompt(document=PROMPTS[0]), LONG)
+    chunks = iter(stream)
+    next(chunks)
+    assert engine.stats()["rows"] == 1
+    steps_before = engine.stats()["steps"]
+    chunks.close()  # what happens when the browser goes away mid-stream
+    assert wait_until(lambda: engine.stats()["rows"] == 0)
+    assert engine.stats()["steps"] - steps_before <= 2
+
+
+def test_full_queue_raises_busy(loaded):
+    backend = BatchedBackend(loaded, max_batch_size=1, max_queue=1, timeout_s=30)
+    try:
+        running = backend.start(Prompt(document=PROMPTS[0]), LONG)
+        running_chunks = iter(running)  # kept: a dropped iterator cancels its request
+        next(running_chunks)  # admitted: it holds the only row
+        queued = backend.start(Prompt(document=PROMPTS[1]), LONG)
+        with pytest.raises(BusyError, match=BUSY_MESSAGE):
+            backend.start(Prompt(document=PROMPTS[2]), GREEDY)
+        queued.cancel()
+        running.cancel()
+        assert wait_until(lambda: backend.stats()["waiting"] == 0 and backend.stats()["rows"] == 0)
+        assert run(backend, PROMPTS[2], GREEDY).result.finish_reason == "length"  # accepted again
+    finally:
+        backend.close()
+
+
+def test_waiting_too_long_times_out_and_leaves_the_queue(loaded):
+    backend = BatchedBackend(loaded, max_batch_size=1, max_queue=4, timeout_s=0.05)
+    try:
+        running = backend.start(Prompt(document=PROMPTS[0]), LONG)
+        running_chunks = iter(running)
+        next(running_chunks)
+        waiting = backend.start(Prompt(document=PROMPTS[1]), LONG)
+        with pytest.raises(GenerationTimeout):
+            list(waiting)
+        running.cancel()
+        assert wait_until(lambda: backend.stats()["waiting"] == 0 and backend.stats()["rows"] == 0)
+    finally:
+        backend.close()
+
+
+def test_too_many_drafts_for_the_batch_is_a_clear_error(loaded):
+    backend = BatchedBackend(loaded, max_batch_size=2)
+    with pytest.raises(GenerationError, match="num_drafts"):
+        backend.start(Prompt(document="x"), GenerationSettings(num_drafts=3))
+    backend.close()
+
+
+def test_cap_stop_string_and_long_prompt(loaded):
+    backend = BatchedBackend(loaded, max_new_tokens_cap=5)
+    try:
+        capped = run(backend, PROMPTS[0], GenerationSettings(max_new_tokens=50, temperature=0.0))
+        assert capped.result.generated_tokens == 5
+
+        full = run(backend, PROMPTS[1], PENALISED.capped(5)).result.texts[0]
+        stop = full[len(full) // 2 :][:2]
+        stream = backend.start(Prompt(document=PROMPTS[1], stop=(stop,)), PENALISED.capped(5))
+        streamed = "".join(c.text for c in stream)
+        assert streamed == stream.result.texts[0] == full[: full.index(stop)]
+        assert stream.result.finish_reason == "eos"
+
+        long_prompt = " ".join(PROMPTS * 20)  # far beyond the tiny model's 256-token window
+        result = run(backend, long_prompt, GenerationSettings(max_new_tokens=5, temperature=0.0)).result
+        assert result.dropped_prompt_tokens > 0 and result.prompt_tokens == 256 - 5
+    finally:
+        backend.close()
+
+
+def test_chat_template_is_used_for_messages(tiny_chat_model_dir):
+    chat = load_model(str(tiny_chat_model_dir), "cpu")
+    backend = BatchedBackend(chat)
+    try:
+        prompt = Prompt(document="ignored", messages=({"role": "user", "content": "Tell a story"},))
+        batched = run(backend, "", GREEDY).result  # empty document: starts from BOS
+        assert batched.prompt_tokens == 1
+        via_chat = backend.start(prompt, GREEDY)
+        list(via_chat)
+        reference = LocalBackend(chat).start(prompt, GREEDY)
+        list(reference)
+        assert via_chat.result.texts == reference.result.texts
+        assert via_chat.result.prompt_tokens == reference.result.prompt_tokens > 5
+    finally:
+        backend.close()
+
+
+def test_prefill_error_goes_to_its_stream_only(engine, loaded):
+    poison = loaded.tokenizer("Z", add_special_tokens=False)["input_ids"][0]
+
+    def fail_on_poison(module, args):
+        if args[0].shape[1] > 1 and (args[0] == poison).any():
+            raise RuntimeError("injected fault in the forward pass")
+
+    solo = run(engine, PROMPTS[0], LONG).result.texts[0]
+    hook = loaded.model.model.embed_tokens.register_forward_pre_hook(fail_on_poison)
+    try:
+        healthy = engine.start(Prompt(document=PROMPTS[0]), LONG)
+        chunks = iter(healthy)
+        next(chunks)
+        bad = engine.start(Prompt(document="Z Z Z"), GREEDY)
+        with pytest.raises(GenerationError, match="injected fault"):
+            list(bad)
+        list(chunks)
+    finally:
+        hook.remove()
+    assert healthy.result.texts[0] == solo
+
+
+def test_decode_error_fails_the_batch_and_the_scheduler_survives(engine, loaded):
+    broken = threading.Event()
+
+    def fail_decode(module, args):
+        if broken.is_set() and args[0].shape[1] == 1:
+            raise RuntimeError("injected decode fault")
+
+    hook = loaded.model.model.embed_tokens.register_forward_pre_hook(fail_decode)
+    try:
+        streams = [engine.start(Prompt(document=d), LONG) for d in PROMPTS[:2]]
+        first_chunks = iter(streams[0])
+        next(first_chunks)
+        broken.set()
+        with pytest.raises(GenerationError, match="injected decode fault"):
+            list(first_chunks)
+        with pytest.raises(GenerationError, match="injected decode fault"):
+            list(streams[1])
+        broken.clear()
+    finally:
+        hook.remove()
+    assert wait_until(lambda: engine.stats()["rows"] == 0)
+    assert run(engine, PROMPTS[2], GREEDY).result.generated_tokens == 24
+    assert engine.stats()["thread_alive"] == 1
+
+
+def test_close_ends_streams_with_an_error(loaded):
+    backend = BatchedBackend(loaded, max_batch_size=1)
+    running = backend.start(Prompt(document=PROMPTS[0]), LONG)
+    waiting = backend.start(Prompt(document=PROMPTS[1]), LONG)
+    running_chunks = iter(running)
+    next(running_chunks)
+    backend.close()
+    with pytest.raises(GenerationError, match="shut down"):
+        list(running_chunks)
+    with pytest.raises(GenerationError, match="shut down"):
+        list(waiting)
+    with pytest.raises(GenerationError, match="shut down"):
+        backend.start(Prompt(document="x"), GREEDY)
+
+
+def test_from_config_and_info(loaded):
+    config = AppConfig(max_batch_size=3, max_queue=5, max_new_tokens_cap=7)
+    backend = BatchedBackend.from_config(loaded, config)
+    assert (backend.max_batch_size, backend.max_queue, backend.max_new_tokens_cap) == (3, 5, 7)
+    assert backend.info.context_window == 256 and "batched" in backend.info.device
+    assert backend.count_tokens("Once upon a time") > 0
+    assert backend.stats()["thread_alive"] == 0  # started lazily by the first request
+    backend.close()
+
+
+def test_soak_with_random_cancels_leaks_nothing(loaded):
+    baseline = threading.active_count()
+    backend = BatchedBackend(loaded, max_batch_size=6, max_queue=300, timeout_s=30)
+    rng = random.Random(0)
+    plans = [(rng.choice(PROMPTS), rng.randint(1, 16), rng.random() < 0.3) for _ in range(200)]
+    finished = []
+
+    def client(share):
+        for document, tokens, cancel in share:
+            settings = GenerationSettings(max_new_tokens=tokens, temperature=0.7, seed=tokens)
+            stream = backend.start(Prompt(document=document), settings)
+            chunks = iter(stream)
+            for i, _ in enumerate(chunks):
+                if cancel and i == 1:
+                    chunks.close()  # abandoned mid-stream
+                    break
+            finished.append(stream)
+
+    clients = [threading.Thread(target=client, args=(plans[i::8],)) for i in range(8)]
+    for thread in clients:
+        thread.start()
+    for thread in clients:
+        thread.join(timeout=60)
+    assert len(finished) == 200
+    assert wait_until(lambda: backend.stats()["rows"] == 0 and backend.stats()["waiting"] == 0)
+    assert backend.stats()["cache_columns"] == 0
+    assert threading.active_count() == baseline + 1  # only the scheduler thread
+    backend.close()
+    assert wait_until(lambda: threading.active_count() == baseline)
