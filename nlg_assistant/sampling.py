@@ -7,7 +7,9 @@ output equals `model.generate(do_sample=False, ...)` with the same penalties:
 
 1. repetition penalty over prompt + generated ids (divide positive logits, multiply negative);
 2. no-repeat n-gram: ban tokens that would repeat an n-gram already in prompt + output;
-3. greedy: argmax. Sampling: temperature, top-k, top-p, then a draw from the softmax.
+3. greedy: argmax. Sampling: temperature, top-k, top-p (transformers' rules), then a draw
+   with the sequence's generator over the surviving candidates (so sampled text for a seed
+   is reproducible here but is not the same draw as `generate`'s).
 
 Example::
 
@@ -91,27 +93,37 @@ class RowSampler:
         return scores
 
     def _draw(self, scores: torch.Tensor) -> int:
-        """Temperature, top-k and top-p filtering, then one draw with this sequence's generator."""
+        """Temperature, top-k and top-p filtering, then one draw with this sequence's generator.
+
+        Works on the candidates only: the top-k (or all tokens, sorted) in descending order,
+        so a step costs a top-k and a draw over k values rather than a draw over the vocabulary.
+        """
         settings = self.settings
         scores = scores / settings.temperature
         if settings.top_k > 0:
-            k = min(settings.top_k, scores.shape[-1])
-            kth_best = torch.topk(scores, k).values[-1]
-            scores = scores.masked_fill(scores < kth_best, -float("inf"))
+            values, candidates = torch.topk(scores, min(settings.top_k, scores.shape[-1]))  # (k,), descending
+        elif settings.top_p < 1.0:
+            values, candidates = torch.sort(scores, descending=True)  # (vocab,)
+        else:
+            probs = torch.softmax(scores, dim=-1)
+            return int(torch.multinomial(probs, 1, generator=self.generator))
+        probs = torch.softmax(values, dim=-1)
         if settings.top_p < 1.0:
-            scores = _top_p_filter(scores, settings.top_p)
-        probs = torch.softmax(scores, dim=-1)
-        return int(torch.multinomial(probs, 1, generator=self.generator))
+            probs = _top_p_keep(probs, settings.top_p)
+        return int(candidates[torch.multinomial(probs, 1, generator=self.generator)])
 
 
-def _top_p_filter(scores: torch.Tensor, top_p: float) -> torch.Tensor:
-    """Keep the smallest set of tokens whose probability adds up to `top_p` (at least one)."""
-    ascending, order = torch.sort(scores, descending=False)
-    cumulative = ascending.softmax(dim=-1).cumsum(dim=-1)
-    drop_sorted = cumulative <= (1 - top_p)
-    drop_sorted[-1] = False  # always keep the most likely token
-    drop = drop_sorted.scatter(0, order, drop_sorted)
-    return scores.masked_fill(drop, -float("inf"))
+def _top_p_keep(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Zero the tail of descending `probs` outside the smallest head reaching `top_p` (keeps >= 1).
+
+    Same rule as transformers' `TopPLogitsWarper`: a token is dropped when the probability of all
+    less likely tokens together is at most 1 - top_p.
+    """
+    # mass of each token and all less likely ones: transformers' ascending cumulative sum
+    tail_mass = probs.flip(0).cumsum(0).flip(0)
+    drop = tail_mass <= (1 - top_p)
+    drop[0] = False  # always keep the most likely token
+    return probs.masked_fill(drop, 0.0)
 
 
 def choose_tokens(logits: torch.Tensor, samplers: Sequence[RowSampler]) -> list[int]:
