@@ -539,3 +539,30 @@ def _check_cache_supported(model: Any) -> None:
             f"the batched engine supports full-attention models only ({type(model).__name__} uses "
             "sliding-window or other cache layers); start the app with --engine simple"
         )
+
+
+def static_cache_generate(
+    loaded: LoadedModel, prompt_ids: Sequence[int], max_new_tokens: int, *, ignore_eos: bool = False
+) -> list[int]:
+    """Greedy new ids for one prompt through a static KV cache: the opt-in batch-1 latency path.
+
+    With a static cache on CUDA, transformers compiles the decode step (torch.compile,
+    "reduce-overhead" = CUDA graphs) on first use per cache size, so the first call is slow and
+    later calls of the same length are fast. Not streamed and not batched: a tool for
+    benchmarks and single-user latency, separate from the scheduler.
+    """
+    model = loaded.model
+    ids = torch.tensor([list(prompt_ids)], device=model.device)  # (1, L)
+    eos = -1 if ignore_eos else sorted(_eos_ids(loaded))  # -1 never matches: exactly max_new_tokens
+    with torch.inference_mode():
+        out = model.generate(
+            ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            repetition_penalty=1.0,
+            cache_implementation="static",
+            eos_token_id=eos,
+            pad_token_id=loaded.tokenizer.pad_token_id,
+        )
+    return out[0, ids.shape[1] :].tolist()
