@@ -1,0 +1,96 @@
+"""Start the NLG Assistant web app.
+
+    python app.py --model path/or/hub-id [--device auto|cpu|cuda] [--port 7860] [--engine batched|simple]
+    python app.py --backend openai --base-url http://localhost:8000/v1 --model served-name
+
+Without --model the NLG_MODEL environment variable is used, then the house model in
+assets/models/storyteller. On Hugging Face Spaces (SPACE_ID set) the app binds 0.0.0.0.
+Exit code 2 when the options are invalid or the model cannot be loaded.
+"""
+
+import argparse
+import os
+import sys
+
+EXIT_BAD_START = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The command-line flags (defaults come from `AppConfig`)."""
+    from nlg_assistant.config import AppConfig
+
+    d = AppConfig()
+    parser = argparse.ArgumentParser(prog="python app.py", description="Start the NLG Assistant web app.")
+    parser.add_argument(
+        "--model", help="local model folder or hub id (default: $NLG_MODEL, then the house model)"
+    )
+    parser.add_argument("--device", default=d.device, help="auto, cpu or cuda")
+    parser.add_argument("--host", help=f"address to bind (default {d.host}; 0.0.0.0 on Spaces)")
+    parser.add_argument("--port", type=int, default=d.port)
+    parser.add_argument("--share", action="store_true", help="also open a public gradio share link")
+    parser.add_argument(
+        "--max-new-tokens-cap",
+        type=int,
+        default=d.max_new_tokens_cap,
+        help="server-side limit on max_new_tokens, whatever a client asks for",
+    )
+    parser.add_argument("--engine", default=d.engine, help="batched (many users at once) or simple")
+    parser.add_argument("--max-batch-size", type=int, default=d.max_batch_size)
+    parser.add_argument("--max-queue", type=int, default=d.max_queue)
+    parser.add_argument("--backend", default=d.backend, help="local (in-process model) or openai (a server)")
+    parser.add_argument("--base-url", help="OpenAI-compatible server URL for --backend openai")
+    parser.add_argument("--api-key-env", help="environment variable holding the API key for --backend openai")
+    return parser
+
+
+def _config(args: argparse.Namespace):
+    """`AppConfig` from the flags and the environment; raises `ValueError` naming a bad option."""
+    from nlg_assistant.config import AppConfig
+
+    host = args.host or ("0.0.0.0" if os.environ.get("SPACE_ID") else AppConfig.host)
+    return AppConfig(
+        model=args.model or os.environ.get("NLG_MODEL") or None,
+        device=args.device,
+        host=host,
+        port=args.port,
+        share=args.share,
+        max_new_tokens_cap=args.max_new_tokens_cap,
+        backend=args.backend,
+        engine=args.engine,
+        base_url=args.base_url,
+        api_key_env=args.api_key_env,
+        max_batch_size=args.max_batch_size,
+        max_queue=args.max_queue,
+    )
+
+
+def _fail(message: str) -> None:
+    """Print `message` to stderr and exit with code 2 (no traceback)."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.exit(EXIT_BAD_START)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse flags, load the backend, build the UI and serve it until interrupted."""
+    args = _parser().parse_args(argv)
+    try:
+        config = _config(args)
+    except ValueError as error:
+        _fail(str(error))
+    from nlg_assistant.backend import GenerationError
+    from nlg_assistant.factory import build_backend
+    from nlg_assistant.models import ModelLoadError
+
+    what = config.model or "the default model"
+    print(f"Loading {what} ({config.backend}, device {config.device})…", flush=True)
+    try:
+        backend = build_backend(config)
+    except (ModelLoadError, GenerationError, ValueError) as error:
+        _fail(f"could not load {what}: {error}")
+    from nlg_assistant.ui import build_ui, launch
+
+    launch(build_ui(backend, config), config)
+
+
+if __name__ == "__main__":
+    main()
