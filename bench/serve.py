@@ -1,0 +1,215 @@
+"""Serving benchmark: the real app, N concurrent `gradio_client` streams, batched engine vs simple.
+
+For each engine it starts `python app.py --model M --engine E --port P`, waits until the
+server answers, warms it up, then for N = 1, 4, 8, 16 submits N `/story` calls at once (each
+asking for the same number of new tokens, greedy by default, so both engines write the same
+tokens) and records, per stream, the time to the first non-empty text and to the end, and the
+generated token count from the final status line. It prints one markdown table:
+aggregate tokens/s, median per-stream tokens/s, TTFT p50/p95 and ours/baseline ratios.
+
+    python bench/serve.py                          # house model, or a random stand-in of its shape
+    python bench/serve.py --model path --tokens 64 --streams 1,4,8,16 --threads 2
+
+Not a test: it takes a few minutes. Targets on 2 cores: at N=8 aggregate >= 4x the simple
+engine, TTFT p95 < 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stream_overhead import ensure_model  # noqa: E402  (bench/ is not a package)
+
+OPENINGS = [
+    "Once upon a time, in a small village at the edge of a great forest, there lived a girl who",
+    "The old lighthouse keeper had not seen a ship in years, until one stormy night",
+    "Tom and his sister found a map in the attic. It showed",
+    "Far away, beyond the mountains,",
+    "The little fox was hungry, so he crept towards the farmer's house and",
+    "Nobody in the town believed the baker when she said that her bread could talk, but",
+]
+TOKENS_IN_STATUS = re.compile(r"^(\d+) tokens")
+POLL_S = 0.005  # how often the monitor looks at the jobs (one thread for all streams)
+
+
+@dataclass
+class StreamTiming:
+    """One stream's measurements, in seconds from its submission."""
+
+    first_text_s: float
+    total_s: float
+    tokens: int
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_app(model: str, engine: str, port: int, batch: int, threads: int, log: Path) -> subprocess.Popen:
+    """Start the app in its own process; `threads` > 0 pins torch's CPU threads via OMP_NUM_THREADS."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    command = [sys.executable, "app.py", "--model", model, "--engine", engine, "--port", str(port),
+               "--max-batch-size", str(batch), "--max-queue", str(4 * batch)]  # fmt: skip
+    return subprocess.Popen(command, cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+
+
+def connect(url: str, process: subprocess.Popen, log: Path, timeout_s: float = 180.0):
+    """A `gradio_client.Client` once the app answers; fails with the app's log if it died."""
+    from gradio_client import Client
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the app exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            return Client(url, verbose=False)
+        except Exception:  # not listening yet
+            time.sleep(0.5)
+    raise RuntimeError(f"the app did not answer within {timeout_s:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+def run_round(client, streams: int, tokens: int, temperature: float) -> tuple[list[StreamTiming], float]:
+    """Submit `streams` /story calls at once; return per-stream timings and the round's wall time."""
+    started = time.perf_counter()
+    jobs = [
+        client.submit(
+            OPENINGS[i % len(OPENINGS)],
+            max_new_tokens=tokens,
+            temperature=temperature,
+            seed=i,
+            api_name="/story",
+        )
+        for i in range(streams)
+    ]
+    first: list[float | None] = [None] * streams
+    ended: list[float | None] = [None] * streams
+    while any(end is None for end in ended):
+        now = time.perf_counter() - started
+        for i, job in enumerate(jobs):
+            if first[i] is None and any(output[0] for output in job.outputs()):
+                first[i] = now
+            if ended[i] is None and job.done():
+                ended[i] = now
+        time.sleep(POLL_S)
+    wall = time.perf_counter() - started
+    timings = []
+    for i, job in enumerate(jobs):
+        _, status = job.result()
+        match = TOKENS_IN_STATUS.match(status)
+        if not match:
+            raise RuntimeError(f"unexpected status line from the app: {status!r}")
+        first_text = first[i] if first[i] is not None else ended[i]
+        timings.append(StreamTiming(first_text, ended[i], int(match.group(1))))
+    return timings, wall
+
+
+def measure(client, streams: int, tokens: int, temperature: float, min_samples: int) -> dict[str, float]:
+    """Rounds of `streams` concurrent calls until `min_samples` streams ran; summary numbers."""
+    samples: list[StreamTiming] = []
+    total_tokens, total_wall = 0, 0.0
+    for _ in range(max(1, math.ceil(min_samples / streams))):
+        timings, wall = run_round(client, streams, tokens, temperature)
+        samples += timings
+        total_tokens += sum(t.tokens for t in timings)
+        total_wall += wall
+    first = sorted(t.first_text_s for t in samples)
+    per_stream = [t.tokens / max(t.total_s - t.first_text_s, 1e-9) for t in samples]
+    return {
+        "aggregate": total_tokens / total_wall,
+        "per_stream": statistics.median(per_stream),
+        "ttft_p50": _percentile(first, 50),
+        "ttft_p95": _percentile(first, 95),
+        "tokens": total_tokens / len(samples),
+    }
+
+
+def _percentile(ordered: list[float], q: float) -> float:
+    """The q-th percentile of sorted values (nearest rank)."""
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def bench_engine(engine: str, args) -> dict[int, dict[str, float]]:
+    """Start the app with `engine`, measure every stream count, stop the app."""
+    port = free_port()
+    log = Path(tempfile.gettempdir()) / f"nlg-bench-serve-{engine}-{port}.log"
+    process = start_app(args.model, engine, port, max(args.streams), args.threads, log)
+    try:
+        client = connect(f"http://127.0.0.1:{port}/", process, log)
+        run_round(client, 2, 8, args.temperature)  # warm-up: first forward passes, imports
+        results = {}
+        for streams in args.streams:
+            results[streams] = measure(client, streams, args.tokens, args.temperature, args.min_samples)
+            row = results[streams]
+            print(f"  {engine:8s} N={streams:<3d} aggregate {row['aggregate']:.0f} tok/s, "
+                  f"TTFT p95 {row['ttft_p95']:.2f} s", file=sys.stderr, flush=True)  # fmt: skip
+        client.close()
+        return results
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def table(ours: dict, base: dict, args) -> str:
+    """Markdown: one row per stream count, both engines side by side."""
+    lines = [
+        f"Model `{Path(args.model).name}`, {args.tokens} new tokens per stream, temperature "
+        f"{args.temperature}, torch threads {args.threads or 'default'}, {os.cpu_count()} CPU cores; "
+        "baseline = `--engine simple` (one generate per request, one at a time).",
+        "",
+        "| streams | aggregate tok/s ours | aggregate tok/s baseline | ours/baseline "
+        "| per-stream tok/s ours | per-stream tok/s baseline "
+        "| TTFT p50/p95 ours (s) | TTFT p50/p95 baseline (s) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for n in args.streams:
+        o, b = ours[n], base[n]
+        lines.append(
+            f"| {n} | {o['aggregate']:.0f} | {b['aggregate']:.0f} | {o['aggregate'] / b['aggregate']:.2f}x "
+            f"| {o['per_stream']:.0f} | {b['per_stream']:.0f} "
+            f"| {o['ttft_p50']:.2f} / {o['ttft_p95']:.2f} | {b['ttft_p50']:.2f} / {b['ttft_p95']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Benchmark both engines in one run and print the markdown table."""
+    parser = argparse.ArgumentParser(description="Serving benchmark: batched vs simple engine")
+    parser.add_argument("--model", default=None, help="model folder or id (default: house model or stand-in)")
+    parser.add_argument("--streams", default="1,4,8,16")
+    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--temperature", type=float, default=0.0)
+    parser.add_argument("--threads", type=int, default=0, help="OMP_NUM_THREADS for the app (0 = unset)")
+    parser.add_argument("--min-samples", type=int, default=8, help="streams measured per stream count")
+    args = parser.parse_args(argv)
+    args.streams = [int(n) for n in args.streams.split(",")]
+    args.model = ensure_model(args.model)
+    ours = bench_engine("batched", args)
+    base = bench_engine("simple", args)
+    print(table(ours, base, args))
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))
+    main()
