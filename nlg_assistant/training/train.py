@@ -181,6 +181,7 @@ class Run:
     device: torch.device
     step: int = 0
     seconds: float = 0.0
+    last_ce: float = 0.0  # hard-label CE of the last step (differs from the loss when distilling)
 
 
 def load_teacher(folder: str, device: torch.device):
@@ -230,6 +231,7 @@ def train_step(run: Run, s: TrainSettings) -> float:
             with torch.no_grad():
                 t_logits = run.teacher(input_ids=x).logits
     loss = distillation_loss(logits, t_logits, y, s.alpha, s.temperature)
+    run.last_ce = lm_loss(logits.detach(), y).item() if t_logits is not None else loss.item()
     run.opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(run.model.parameters(), s.grad_clip)
@@ -278,9 +280,10 @@ def run_training(s: TrainSettings, progress: bool = True) -> dict:
     start, budget = time.time(), s.max_minutes * 60
     seconds0, tokens_per_step = run.seconds, s.batch_size * s.shape.seq_len
     bar = tqdm(total=s.max_steps, initial=run.step, disable=not progress, mininterval=10)
-    losses = []
+    losses, ces = [], []
     while run.step < s.max_steps and not (budget and time.time() - start > budget):
         losses.append(train_step(run, s))
+        ces.append(run.last_ce)
         run.seconds = seconds0 + time.time() - start
         bar.update(1)
         if run.step % s.log_every == 0:
@@ -289,13 +292,14 @@ def run_training(s: TrainSettings, progress: bool = True) -> dict:
                 {
                     "step": run.step,
                     "train_loss": float(np.mean(losses)),
+                    "train_ce": float(np.mean(ces)),
                     "lr": run.sched.get_last_lr()[0],
                     "tokens": run.step * tokens_per_step,
                     "seconds": run.seconds,
                 },
             )
             bar.set_postfix(loss=f"{np.mean(losses):.3f}")
-            losses = []
+            losses, ces = [], []
         if run.step % s.eval_every == 0:
             validate(run, s, out_dir)
         if run.step % s.ckpt_every == 0:
