@@ -190,12 +190,62 @@ class _Row:
         return self.request.decoders[self.draft]
 
 
+class _GrowingLayer(DynamicLayer):
+    """A `DynamicLayer` that writes new columns into spare room instead of concatenating.
+
+    `keys`/`values` are views (rows, kv_heads, T, head_dim) of buffers with room for more
+    columns, so a decode step copies one column per layer instead of the whole cache.
+    """
+
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append (rows, kv_heads, q, head_dim) states; return all keys and values so far."""
+        if not self.is_initialized or self.keys.numel() == 0:
+            self.device, self.is_initialized = key_states.device, True
+            self.set(key_states, value_states)
+            return self.keys, self.values
+        used, new = self.keys.shape[2], key_states.shape[2]
+        if used + new > self._room_keys.shape[2]:
+            self.set(self.keys, self.values, room=used + new)
+        self._room_keys[:, :, used : used + new] = key_states
+        self._room_values[:, :, used : used + new] = value_states
+        self.keys = self._room_keys[:, :, : used + new]
+        self.values = self._room_values[:, :, : used + new]
+        return self.keys, self.values
+
+    def set(self, keys: torch.Tensor, values: torch.Tensor, room: int = 0) -> None:
+        """Replace the contents with (rows, kv_heads, T, head_dim) tensors, keeping spare columns."""
+        rows, heads, used, dim = keys.shape
+        capacity = max(room, used) + max(64, used // 2)
+        self._room_keys = keys.new_empty(rows, heads, capacity, dim)
+        self._room_values = values.new_empty(rows, heads, capacity, values.shape[-1])
+        self._room_keys[:, :, :used] = keys
+        self._room_values[:, :, :used] = values
+        self.keys, self.values = self._room_keys[:, :, :used], self._room_values[:, :, :used]
+
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        """Repeat every row `repeats` times (drafts of one prompt)."""
+        self.set(self.keys.repeat_interleave(repeats, dim=0), self.values.repeat_interleave(repeats, dim=0))
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        """Keep only rows `indices`."""
+        self.set(self.keys[indices], self.values[indices])
+
+
+def _new_cache(model: Any) -> DynamicCache:
+    """An empty cache for `model` whose layers grow in place (see `_GrowingLayer`)."""
+    cache = DynamicCache(config=model.config)
+    cache.layers = [_GrowingLayer() for _ in cache.layers]
+    return cache
+
+
 class _Batch:
     """The rows decoding together and their shared, left-padded KV cache."""
 
     def __init__(self) -> None:
         self.rows: list[_Row] = []
-        self.cache: DynamicCache | None = None  # layers: (rows, kv_heads, T, head_dim)
+        self.cache: DynamicCache | None = None  # _GrowingLayer layers: (rows, kv_heads, T, head_dim)
 
     @property
     def width(self) -> int:
@@ -209,8 +259,10 @@ class _Batch:
             return
         width = max(self.width, cache.get_seq_length())
         for mine, theirs in zip(self.cache.layers, cache.layers, strict=True):
-            mine.keys = torch.cat([_pad_left(mine.keys, width), _pad_left(theirs.keys, width)])
-            mine.values = torch.cat([_pad_left(mine.values, width), _pad_left(theirs.values, width)])
+            mine.set(
+                torch.cat([_pad_left(mine.keys, width), _pad_left(theirs.keys, width)]),
+                torch.cat([_pad_left(mine.values, width), _pad_left(theirs.values, width)]),
+            )
         self.rows.extend(rows)
 
     def keep(self, keep: list[int]) -> None:
@@ -225,7 +277,7 @@ class _Batch:
         unused = self.width - max(row.length for row in self.rows)
         if unused > 0:
             for layer in self.cache.layers:
-                layer.keys, layer.values = layer.keys[:, :, unused:], layer.values[:, :, unused:]
+                layer.set(layer.keys[:, :, unused:], layer.values[:, :, unused:])
 
     def clear(self) -> None:
         """Drop every row and the cache."""
@@ -436,7 +488,7 @@ class BatchedBackend:
         """Prefill one request alone, choose each draft's first token, merge live drafts into the batch."""
         model = self.loaded.model
         prompt = torch.tensor([request.ids], device=model.device)  # (1, L)
-        cache = DynamicCache(config=model.config)
+        cache = _new_cache(model)
         out = model(input_ids=prompt, cache=cache, use_cache=True, logits_to_keep=1)
         logits = out.logits[:, -1, :].float()  # (1, vocab)
         rows = self._new_rows(request, logits.shape[-1])

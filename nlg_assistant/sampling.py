@@ -52,11 +52,6 @@ class RowSampler:
         for end in range(self.ngram, len(self.ids) + 1) if self.ngram else ():
             self._record_ngram(end)
 
-    @property
-    def plain_greedy(self) -> bool:
-        """True when the choice is a bare argmax (no penalty, no sampling): batchable."""
-        return self.settings.greedy and not self.penalised and not self.ngram
-
     def observe(self, token: int) -> None:
         """Record a chosen token so later steps penalise it."""
         self.ids.append(token)
@@ -67,7 +62,11 @@ class RowSampler:
 
     def choose(self, logits: torch.Tensor) -> int:
         """The next token for `logits` (shape (vocab,), float32); does not record it."""
-        scores = self._penalise(logits)
+        return self.pick(self._penalise(logits))
+
+    def pick(self, scores: torch.Tensor) -> int:
+        """The next token from repetition-penalised `scores` (vocab,): n-gram ban, then argmax or a draw."""
+        scores = self._ban_ngrams(scores)
         if self.settings.greedy:
             return int(torch.argmax(scores))
         return self._draw(scores)
@@ -78,18 +77,21 @@ class RowSampler:
         self.followers.setdefault(tuple(gram[:-1]), set()).add(gram[-1])
 
     def _penalise(self, logits: torch.Tensor) -> torch.Tensor:
-        """Repetition penalty and n-gram ban, as transformers applies them."""
-        scores = logits
-        if self.seen is not None:
-            penalty = self.settings.repetition_penalty
-            penalised = torch.where(scores < 0, scores * penalty, scores / penalty)
-            scores = torch.where(self.seen, penalised, scores)
-        if self.ngram and len(self.ids) + 1 >= self.ngram:
-            context = tuple(self.ids[len(self.ids) - self.ngram + 1 :])
-            banned = self.followers.get(context)
-            if banned:
-                scores = scores.clone() if scores is logits else scores
-                scores[list(banned)] = -float("inf")
+        """The repetition penalty, with transformers' arithmetic."""
+        if self.seen is None:
+            return logits
+        penalty = self.settings.repetition_penalty
+        return torch.where(self.seen, torch.where(logits < 0, logits * penalty, logits / penalty), logits)
+
+    def _ban_ngrams(self, scores: torch.Tensor) -> torch.Tensor:
+        """-inf for every token that would repeat an n-gram of prompt + output."""
+        if not self.ngram or len(self.ids) + 1 < self.ngram:
+            return scores
+        banned = self.followers.get(tuple(self.ids[len(self.ids) - self.ngram + 1 :]))
+        if not banned:
+            return scores
+        scores = scores.clone()
+        scores[list(banned)] = -float("inf")
         return scores
 
     def _draw(self, scores: torch.Tensor) -> int:
@@ -129,15 +131,39 @@ def _top_p_keep(probs: torch.Tensor, top_p: float) -> torch.Tensor:
 def choose_tokens(logits: torch.Tensor, samplers: Sequence[RowSampler]) -> list[int]:
     """One token per row of `logits` (shape (rows, vocab), float32), row i chosen by `samplers[i]`.
 
-    Rows that are plain greedy share one batched argmax; the rest are chosen one by one.
+    The repetition penalty runs once per distinct penalty value over all its rows, and greedy
+    rows without an n-gram ban share one argmax; the rest are picked row by row.
     """
-    plain = [i for i, sampler in enumerate(samplers) if sampler.plain_greedy]
+    scores = _penalise_rows(logits, samplers)  # (rows, vocab)
+    batched = [i for i, s in enumerate(samplers) if s.settings.greedy and not s.ngram]
     tokens: list[int] = [0] * len(samplers)
-    if plain:
-        best = torch.argmax(logits[plain] if len(plain) < len(samplers) else logits, dim=-1).tolist()
-        for i, token in zip(plain, best, strict=True):
+    if batched:
+        rows = scores if len(batched) == len(samplers) else scores[batched]
+        for i, token in zip(batched, torch.argmax(rows, dim=-1).tolist(), strict=True):
             tokens[i] = token
     for i, sampler in enumerate(samplers):
-        if not sampler.plain_greedy:
-            tokens[i] = sampler.choose(logits[i])
+        if not (sampler.settings.greedy and not sampler.ngram):
+            tokens[i] = sampler.pick(scores[i])
     return tokens
+
+
+def _penalise_rows(logits: torch.Tensor, samplers: Sequence[RowSampler]) -> torch.Tensor:
+    """Repetition penalty for all rows (rows, vocab): one pass per distinct penalty value.
+
+    The penalty stays a Python scalar, as in transformers, so the arithmetic is the same.
+    """
+    groups: dict[float, list[int]] = {}
+    for i, sampler in enumerate(samplers):
+        if sampler.seen is not None:
+            groups.setdefault(sampler.settings.repetition_penalty, []).append(i)
+    if not groups:
+        return logits
+    scores = logits.clone() if len(groups) > 1 or len(next(iter(groups.values()))) < len(samplers) else None
+    for penalty, rows in groups.items():
+        part = logits[rows] if scores is not None else logits  # (len(rows), vocab)
+        seen = torch.stack([samplers[i].seen for i in rows])  # (len(rows), vocab)
+        penalised = torch.where(seen, torch.where(part < 0, part * penalty, part / penalty), part)
+        if scores is None:
+            return penalised
+        scores[rows] = penalised
+    return scores
