@@ -121,10 +121,25 @@ def run_round(client, streams: int, tokens: int, temperature: float) -> tuple[li
     return timings, wall
 
 
-def measure(client, streams: int, tokens: int, temperature: float, min_samples: int) -> dict[str, float]:
-    """Rounds of `streams` concurrent calls until `min_samples` streams ran; summary numbers."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (Linux /proc), 0.0 where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def measure(
+    client, pid: int, streams: int, tokens: int, temperature: float, min_samples: int
+) -> dict[str, float]:
+    """Rounds of `streams` concurrent calls until `min_samples` streams ran; summary numbers.
+
+    `cpu_ms_per_token` is the app's CPU time per generated token: unlike tokens/s it does not
+    depend on what else the machine is running.
+    """
     samples: list[StreamTiming] = []
-    total_tokens, total_wall = 0, 0.0
+    total_tokens, total_wall, cpu_before = 0, 0.0, cpu_seconds(pid)
     for _ in range(max(1, math.ceil(min_samples / streams))):
         timings, wall = run_round(client, streams, tokens, temperature)
         samples += timings
@@ -138,6 +153,7 @@ def measure(client, streams: int, tokens: int, temperature: float, min_samples: 
         "ttft_p50": _percentile(first, 50),
         "ttft_p95": _percentile(first, 95),
         "tokens": total_tokens / len(samples),
+        "cpu_ms_per_token": 1000 * (cpu_seconds(pid) - cpu_before) / max(total_tokens, 1),
     }
 
 
@@ -157,10 +173,13 @@ def bench_engine(engine: str, args) -> dict[int, dict[str, float]]:
         run_round(client, 2, 8, args.temperature)  # warm-up: first forward passes, imports
         results = {}
         for streams in args.streams:
-            results[streams] = measure(client, streams, args.tokens, args.temperature, args.min_samples)
+            results[streams] = measure(
+                client, process.pid, streams, args.tokens, args.temperature, args.min_samples
+            )
             row = results[streams]
             print(f"  {engine:8s} N={streams:<3d} aggregate {row['aggregate']:.0f} tok/s, "
-                  f"TTFT p95 {row['ttft_p95']:.2f} s", file=sys.stderr, flush=True)  # fmt: skip
+                  f"TTFT p95 {row['ttft_p95']:.2f} s, app CPU {row['cpu_ms_per_token']:.2f} ms/token",
+                  file=sys.stderr, flush=True)  # fmt: skip
         client.close()
         return results
     finally:
@@ -180,15 +199,16 @@ def table(ours: dict, base: dict, args) -> str:
         "",
         "| streams | aggregate tok/s ours | aggregate tok/s baseline | ours/baseline "
         "| per-stream tok/s ours | per-stream tok/s baseline "
-        "| TTFT p50/p95 ours (s) | TTFT p50/p95 baseline (s) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| TTFT p50/p95 ours (s) | TTFT p50/p95 baseline (s) | app CPU ms/token ours / baseline |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for n in args.streams:
         o, b = ours[n], base[n]
         lines.append(
             f"| {n} | {o['aggregate']:.0f} | {b['aggregate']:.0f} | {o['aggregate'] / b['aggregate']:.2f}x "
             f"| {o['per_stream']:.0f} | {b['per_stream']:.0f} "
-            f"| {o['ttft_p50']:.2f} / {o['ttft_p95']:.2f} | {b['ttft_p50']:.2f} / {b['ttft_p95']:.2f} |"
+            f"| {o['ttft_p50']:.2f} / {o['ttft_p95']:.2f} | {b['ttft_p50']:.2f} / {b['ttft_p95']:.2f} "
+            f"| {o['cpu_ms_per_token']:.2f} / {b['cpu_ms_per_token']:.2f} |"
         )
     return "\n".join(lines)
 

@@ -350,3 +350,23 @@ def test_soak_with_random_cancels_leaks_nothing(loaded):
     assert threading.active_count() == baseline + 1  # only the scheduler thread
     backend.close()
     assert wait_until(lambda: threading.active_count() == baseline)
+
+
+def test_top_k_one_and_tiny_top_p_sample_the_greedy_token(engine):
+    greedy = run(engine, PROMPTS[1], PENALISED).result.texts
+    for top_k, top_p in ((1, 1.0), (0, 0.0), (5, 0.0)):
+        settings = GenerationSettings(
+            max_new_tokens=24, temperature=1.5, top_k=top_k, top_p=top_p, repetition_penalty=1.3,
+            no_repeat_ngram_size=2, seed=3,
+        )  # fmt: skip
+        assert run(engine, PROMPTS[1], settings).result.texts == greedy, (top_k, top_p)
+
+
+def test_mixed_settings_share_a_batch(engine):
+    """Greedy, penalised and sampled rows in one batch each keep their own settings."""
+    sampled = GenerationSettings(max_new_tokens=24, temperature=0.9, top_k=0, top_p=1.0, seed=11)
+    plans = [(PROMPTS[0], GREEDY), (PROMPTS[1], PENALISED), (PROMPTS[2], sampled), (PROMPTS[3], PENALISED)]
+    alone = [run(engine, d, s).result.texts for d, s in plans]
+    streams = [engine.start(Prompt(document=d), s) for d, s in plans]
+    together = [(list(s), s.result.texts)[1] for s in streams]
+    assert together == alone
