@@ -428,8 +428,8 @@ class BatchedBackend:
         )
 
     def _ensure_thread(self) -> None:
-        """Start the scheduler thread once (caller holds `_wake`)."""
-        if self._thread is None:
+        """Start the scheduler thread on first use, or again if it died (caller holds `_wake`)."""
+        if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._run, name="nlg-batch-scheduler", daemon=True)
             self._thread.start()
 
@@ -439,13 +439,20 @@ class BatchedBackend:
         """The scheduler loop; one iteration = evict, admit, one decode step for all rows."""
         with torch.inference_mode():
             while not self._closed:
-                self._evict_cancelled()
-                self._admit_waiting()
-                if not self._batch.rows:
-                    self._idle()
-                    continue
-                self._decode_step()
+                try:
+                    self._iterate()
+                except Exception as error:  # a bug outside the guarded steps: fail the batch, live on
+                    self._fail_batch(error)
         self._fail_everything(GenerationError("the generation engine was shut down"))
+
+    def _iterate(self) -> None:
+        """One scheduler iteration: evict, admit, then decode one step (or sleep when idle)."""
+        self._evict_cancelled()
+        self._admit_waiting()
+        if not self._batch.rows:
+            self._idle()
+            return
+        self._decode_step()
 
     def _idle(self) -> None:
         """Sleep until a request arrives, a stream is cancelled or the engine closes."""
