@@ -138,6 +138,7 @@ class BatchedStream:
 
     def __init__(self, request: _Request, timeout_s: float, wake: threading.Condition) -> None:
         self.result: GenerationResult | None = None
+        self._failure: _Failure | None = None
         self._request = request
         self._timeout_s = timeout_s
         self._wake = wake
@@ -149,13 +150,16 @@ class BatchedStream:
             self._wake.notify_all()
 
     def __iter__(self) -> Iterator[Chunk]:
+        if self.result is not None:  # iterated to the end already: nothing more will come
+            return
         try:
             while True:
-                item = self._next_item()
+                item = self._failure or self._next_item()
                 if isinstance(item, _End):
                     self.result = self._request.result()
                     return
                 if isinstance(item, _Failure):
+                    self._failure = item  # iterating again raises again instead of waiting
                     if isinstance(item.error, GenerationError):
                         raise item.error
                     raise GenerationError(_failure_message(item.error)) from item.error

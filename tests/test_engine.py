@@ -91,6 +91,7 @@ def test_stream_chunks_add_up_to_result(engine):
     text = "".join(chunk.text for chunk in stream)
     result = stream.result
     assert text == result.texts[0]
+    assert list(stream) == [] and stream.result is result  # iterating again: nothing more, no wait
     assert result.finish_reason == "length" and result.generated_tokens == 24
     assert result.prompt_tokens > 0 and result.time_to_first_token_s > 0 and result.tokens_per_s > 0
 
@@ -265,6 +266,8 @@ def test_prefill_error_goes_to_its_stream_only(engine, loaded):
         bad = engine.start(Prompt(document="Z Z Z"), GREEDY)
         with pytest.raises(GenerationError, match="injected fault"):
             list(bad)
+        with pytest.raises(GenerationError, match="injected fault"):
+            list(bad)  # again: the same error at once, not a wait for the timeout
         list(chunks)
     finally:
         hook.remove()
