@@ -45,7 +45,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
@@ -202,7 +201,8 @@ class _GrowingLayer(DynamicLayer):
     """A `DynamicLayer` that writes new columns into spare room instead of concatenating.
 
     `keys`/`values` are views (rows, kv_heads, T, head_dim) of buffers with room for more
-    columns, so a decode step copies one column per layer instead of the whole cache.
+    columns, so a decode step copies one column per layer instead of the whole cache, and a
+    join or a leave copies the cache once.
     """
 
     def update(
@@ -218,19 +218,35 @@ class _GrowingLayer(DynamicLayer):
             self.set(self.keys, self.values, room=used + new)
         self._room_keys[:, :, used : used + new] = key_states
         self._room_values[:, :, used : used + new] = value_states
-        self.keys = self._room_keys[:, :, : used + new]
-        self.values = self._room_values[:, :, : used + new]
+        self._use(used + new)
         return self.keys, self.values
 
     def set(self, keys: torch.Tensor, values: torch.Tensor, room: int = 0) -> None:
         """Replace the contents with (rows, kv_heads, T, head_dim) tensors, keeping spare columns."""
-        rows, heads, used, dim = keys.shape
-        capacity = max(room, used) + max(64, used // 2)
-        self._room_keys = keys.new_empty(rows, heads, capacity, dim)
-        self._room_values = values.new_empty(rows, heads, capacity, values.shape[-1])
+        used = keys.shape[2]
+        self._room_keys, self._room_values = _rooms_like(keys, values, keys.shape[0], max(room, used))
         self._room_keys[:, :, :used] = keys
         self._room_values[:, :, :used] = values
-        self.keys, self.values = self._room_keys[:, :, :used], self._room_values[:, :, :used]
+        self._use(used)
+
+    def select(self, indices: torch.Tensor, first_column: int) -> None:
+        """Keep rows `indices` and columns from `first_column` on, in one copy."""
+        used = self.keys.shape[2] - first_column
+        keys, values = self.keys[:, :, first_column:], self.values[:, :, first_column:]
+        self._room_keys, self._room_values = _rooms_like(keys, values, len(indices), used)
+        torch.index_select(keys, 0, indices, out=self._room_keys[:, :, :used])
+        torch.index_select(values, 0, indices, out=self._room_values[:, :, :used])
+        self._use(used)
+
+    def append_rows(self, other: _GrowingLayer, width: int) -> None:
+        """Add `other`'s rows below ours; both right-aligned in `width` columns, zeros on the left."""
+        mine, theirs = self.keys.shape[0], other.keys.shape[0]
+        rooms = _rooms_like(self.keys, self.values, mine + theirs, width)
+        for room, ours, its in zip(rooms, (self.keys, self.values), (other.keys, other.values), strict=True):
+            _place_right(room[:mine], ours, width)
+            _place_right(room[mine:], its, width)
+        self._room_keys, self._room_values = rooms
+        self._use(width)
 
     def batch_repeat_interleave(self, repeats: int) -> None:
         """Repeat every row `repeats` times (drafts of one prompt)."""
@@ -238,7 +254,29 @@ class _GrowingLayer(DynamicLayer):
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
         """Keep only rows `indices`."""
-        self.set(self.keys[indices], self.values[indices])
+        self.select(indices, 0)
+
+    def _use(self, used: int) -> None:
+        """Point `keys`/`values` at the first `used` columns of the buffers."""
+        self.keys, self.values = self._room_keys[:, :, :used], self._room_values[:, :, :used]
+
+
+def _rooms_like(
+    keys: torch.Tensor, values: torch.Tensor, rows: int, used: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Uninitialised key and value buffers for `rows` rows and `used` columns plus spare ones."""
+    capacity = used + max(64, used // 2)
+    return (
+        keys.new_empty(rows, keys.shape[1], capacity, keys.shape[3]),
+        values.new_empty(rows, values.shape[1], capacity, values.shape[3]),
+    )
+
+
+def _place_right(room: torch.Tensor, states: torch.Tensor, width: int) -> None:
+    """Write (rows, heads, T, dim) `states` into columns [width - T, width) of `room`, zeros before."""
+    pad = width - states.shape[2]
+    room[:, :, :pad] = 0
+    room[:, :, pad:width] = states
 
 
 def _new_cache(model: Any) -> DynamicCache:
@@ -267,10 +305,7 @@ class _Batch:
             return
         width = max(self.width, cache.get_seq_length())
         for mine, theirs in zip(self.cache.layers, cache.layers, strict=True):
-            mine.set(
-                torch.cat([_pad_left(mine.keys, width), _pad_left(theirs.keys, width)]),
-                torch.cat([_pad_left(mine.values, width), _pad_left(theirs.values, width)]),
-            )
+            mine.append_rows(theirs, width)
         self.rows.extend(rows)
 
     def keep(self, keep: list[int]) -> None:
@@ -278,14 +313,13 @@ class _Batch:
         if not keep:
             self.clear()
             return
-        if len(keep) < len(self.rows):
-            index = torch.tensor(keep, device=self.cache.layers[0].keys.device)
-            self.cache.batch_select_indices(index)
-            self.rows = [self.rows[i] for i in keep]
-        unused = self.width - max(row.length for row in self.rows)
-        if unused > 0:
-            for layer in self.cache.layers:
-                layer.set(layer.keys[:, :, unused:], layer.values[:, :, unused:])
+        if len(keep) == len(self.rows):
+            return
+        self.rows = [self.rows[i] for i in keep]
+        unused = self.width - max(row.length for row in self.rows)  # padding for every row left
+        index = torch.tensor(keep, device=self.cache.layers[0].keys.device)
+        for layer in self.cache.layers:
+            layer.select(index, unused)
 
     def clear(self) -> None:
         """Drop every row and the cache."""
@@ -310,12 +344,6 @@ class _Batch:
         for row in self.rows:
             row.length += 1
         return out.logits[:, -1, :].float()
-
-
-def _pad_left(states: torch.Tensor, width: int) -> torch.Tensor:
-    """Zero-pad (rows, heads, L, head_dim) on the left of dim 2 to `width` columns."""
-    missing = width - states.shape[2]
-    return F.pad(states, (0, 0, missing, 0)) if missing else states
 
 
 class BatchedBackend:
