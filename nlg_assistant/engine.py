@@ -292,6 +292,8 @@ class _Batch:
     def __init__(self) -> None:
         self.rows: list[_Row] = []
         self.cache: DynamicCache | None = None  # _GrowingLayer layers: (rows, kv_heads, T, head_dim)
+        # seen[b, v]: token v is in row b's prompt + output (repetition penalty); rows' samplers view it
+        self.seen: torch.Tensor | None = None  # (rows, vocab) bool
 
     @property
     def width(self) -> int:
@@ -300,13 +302,28 @@ class _Batch:
 
     def add(self, rows: list[_Row], cache: DynamicCache) -> None:
         """Append rows whose own cache (len(rows), kv_heads, L, head_dim) holds their prompt."""
+        arrivals = torch.stack([row.sampler.seen_or_blank() for row in rows])  # (len(rows), vocab)
         if self.cache is None:
             self.rows, self.cache = list(rows), cache
+            self._view_seen(arrivals)
             return
         width = max(self.width, cache.get_seq_length())
         for mine, theirs in zip(self.cache.layers, cache.layers, strict=True):
             mine.append_rows(theirs, width)
         self.rows.extend(rows)
+        self._view_seen(torch.cat([self.seen, arrivals]))
+
+    def mark_seen(self, tokens: list[int]) -> None:
+        """Record each row's new token in `seen` (one op for the whole batch)."""
+        rows = torch.arange(len(tokens), device=self.seen.device)
+        self.seen[rows, torch.tensor(tokens, device=self.seen.device)] = True
+
+    def _view_seen(self, seen: torch.Tensor) -> None:
+        """Adopt `seen` (rows, vocab); penalised rows' samplers read and keep their row of it."""
+        self.seen = seen
+        for i, row in enumerate(self.rows):
+            if row.sampler.seen is not None:
+                row.sampler.seen, row.sampler.seen_kept_outside = seen[i], True
 
     def keep(self, keep: list[int]) -> None:
         """Keep only rows `keep` (indices into `rows`) and cut columns that are now all padding."""
@@ -320,10 +337,11 @@ class _Batch:
         index = torch.tensor(keep, device=self.cache.layers[0].keys.device)
         for layer in self.cache.layers:
             layer.select(index, unused)
+        self._view_seen(self.seen[index])
 
     def clear(self) -> None:
         """Drop every row and the cache."""
-        self.rows, self.cache = [], None
+        self.rows, self.cache, self.seen = [], None, None
 
     def forward(self, model: Any) -> torch.Tensor:
         """Feed each row's `next_token`; return next-token logits (rows, vocab) as float32."""
@@ -562,7 +580,8 @@ class BatchedBackend:
         rows = self._batch.rows
         try:
             logits = self._batch.forward(self.loaded.model)  # (B, vocab)
-            tokens = choose_tokens(logits, [row.sampler for row in rows])
+            tokens = choose_tokens(logits, [row.sampler for row in rows], self._batch.seen)
+            self._batch.mark_seen(tokens)
         except Exception as error:  # the whole batch's step failed: its requests fail, the loop lives
             self._fail_batch(error)
             return

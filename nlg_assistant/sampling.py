@@ -45,6 +45,8 @@ class RowSampler:
         self.ngram = settings.no_repeat_ngram_size
         # seen[v] is True once token v is in prompt + output; shape (vocab,), for the repetition penalty
         self.seen = torch.zeros(vocab_size, dtype=torch.bool, device=device) if self.penalised else None
+        self.seen_kept_outside = False  # True when a batch owns `seen` (a row view) and marks it
+        self.vocab_size, self.device = vocab_size, device
         if self.seen is not None and self.ids:
             self.seen[torch.tensor(self.ids, device=device).clamp_(max=vocab_size - 1)] = True
         # followers[(t1..t_{n-1})] = tokens seen right after that (n-1)-gram
@@ -52,10 +54,16 @@ class RowSampler:
         for end in range(self.ngram, len(self.ids) + 1) if self.ngram else ():
             self._record_ngram(end)
 
+    def seen_or_blank(self) -> torch.Tensor:
+        """The seen-token mask (vocab,), or an all-False one when there is no repetition penalty."""
+        if self.seen is not None:
+            return self.seen
+        return torch.zeros(self.vocab_size, dtype=torch.bool, device=self.device)
+
     def observe(self, token: int) -> None:
         """Record a chosen token so later steps penalise it."""
         self.ids.append(token)
-        if self.seen is not None and token < self.seen.shape[0]:
+        if self.seen is not None and not self.seen_kept_outside and token < self.seen.shape[0]:
             self.seen[token] = True
         if self.ngram and len(self.ids) >= self.ngram:
             self._record_ngram(len(self.ids))
@@ -128,13 +136,16 @@ def _top_p_keep(probs: torch.Tensor, top_p: float) -> torch.Tensor:
     return probs.masked_fill(drop, 0.0)
 
 
-def choose_tokens(logits: torch.Tensor, samplers: Sequence[RowSampler]) -> list[int]:
+def choose_tokens(
+    logits: torch.Tensor, samplers: Sequence[RowSampler], seen: torch.Tensor | None = None
+) -> list[int]:
     """One token per row of `logits` (shape (rows, vocab), float32), row i chosen by `samplers[i]`.
 
     The repetition penalty runs once per distinct penalty value over all its rows, and greedy
-    rows without an n-gram ban share one argmax; the rest are picked row by row.
+    rows without an n-gram ban share one argmax; the rest are picked row by row. `seen`
+    (rows, vocab), if given, is every row's seen-token mask (else the samplers' are stacked).
     """
-    scores = _penalise_rows(logits, samplers)  # (rows, vocab)
+    scores = _penalise_rows(logits, samplers, seen)  # (rows, vocab)
     batched = [i for i, s in enumerate(samplers) if s.settings.greedy and not s.ngram]
     tokens: list[int] = [0] * len(samplers)
     if batched:
@@ -147,7 +158,9 @@ def choose_tokens(logits: torch.Tensor, samplers: Sequence[RowSampler]) -> list[
     return tokens
 
 
-def _penalise_rows(logits: torch.Tensor, samplers: Sequence[RowSampler]) -> torch.Tensor:
+def _penalise_rows(
+    logits: torch.Tensor, samplers: Sequence[RowSampler], seen_rows: torch.Tensor | None
+) -> torch.Tensor:
     """Repetition penalty for all rows (rows, vocab): one pass per distinct penalty value.
 
     The penalty stays a Python scalar, as in transformers, so the arithmetic is the same.
@@ -161,7 +174,10 @@ def _penalise_rows(logits: torch.Tensor, samplers: Sequence[RowSampler]) -> torc
     scores = logits.clone() if len(groups) > 1 or len(next(iter(groups.values()))) < len(samplers) else None
     for penalty, rows in groups.items():
         part = logits[rows] if scores is not None else logits  # (len(rows), vocab)
-        seen = torch.stack([samplers[i].seen for i in rows])  # (len(rows), vocab)
+        if seen_rows is None:
+            seen = torch.stack([samplers[i].seen for i in rows])  # (len(rows), vocab)
+        else:
+            seen = seen_rows if scores is None else seen_rows[rows]
         penalised = torch.where(seen, torch.where(part < 0, part * penalty, part / penalty), part)
         if scores is None:
             return penalised

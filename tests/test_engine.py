@@ -167,7 +167,7 @@ def test_abandoned_stream_frees_its_rows_within_a_step(engine):
     stream = engine.start(Prompt(document=PROMPTS[0]), LONG)
     chunks = iter(stream)
     next(chunks)
-    assert engine.stats()["rows"] == 1
+    assert wait_until(lambda: engine.stats()["rows"] == 1)  # it joins the batch right after its prefill
     steps_before = engine.stats()["steps"]
     chunks.close()  # what happens when the browser goes away mid-stream
     assert wait_until(lambda: engine.stats()["rows"] == 0)
