@@ -121,6 +121,7 @@ def time_engine(backend, streams: int, tokens: int) -> float:
     errors: list[BaseException] = []
 
     def consume(i: int) -> None:
+        """Stream request `i` to its end (run in its own thread)."""
         try:
             for _ in backend.start(Prompt(document=f"{PROMPT} {i}"), settings):
                 pass
@@ -146,6 +147,31 @@ def decode_rate(timer, short: int, long: int) -> float:
     timer(short), timer(long)
     t_short, t_long = timer(short), timer(long)
     return (long - short) / max(t_long - t_short, 1e-9)
+
+
+def batch1_rates(paths: dict, roofline: float, short: int, long: int) -> dict:
+    """Decode tokens/s and roofline fraction per batch-1 path; a failing path records its error."""
+    rates = {}
+    for name, timer in paths.items():
+        try:
+            rate = decode_rate(timer, short, long)
+        except Exception as error:  # e.g. no compiler for torch.compile: report it, measure the rest
+            rates[name] = {"error": f"{type(error).__name__}: {error}"[:300]}
+            continue
+        rates[name] = {"tokens_per_s": rate, "roofline_fraction": rate / roofline}
+    return rates
+
+
+def aggregate_rates(engine, loaded, ids, batches: list[int], short: int, long: int) -> dict:
+    """Tokens/s with N concurrent engine streams, and one `generate` batch of N, per N (warmed up)."""
+    rates = {}
+    for streams in batches:
+        time_engine(engine, streams, short), time_generate(loaded, ids, short, batch=streams)
+        rates[streams] = {
+            "engine_tokens_per_s": streams * long / time_engine(engine, streams, long),
+            "generate_batch_tokens_per_s": streams * long / time_generate(loaded, ids, long, batch=streams),
+        }
+    return rates
 
 
 def run(tiny: bool, device: str, short: int, long: int, batches: list[int], compile_: bool) -> dict:
@@ -181,20 +207,8 @@ def run(tiny: bool, device: str, short: int, long: int, batches: list[int], comp
     }
     if compile_:
         paths["static cache + torch.compile"] = lambda n: time_generate(loaded, ids, n, static=True)
-    for name, timer in paths.items():
-        try:
-            rate = decode_rate(timer, short, long)
-        except Exception as error:  # e.g. no compiler for torch.compile: report it, measure the rest
-            results["batch1"][name] = {"error": f"{type(error).__name__}: {error}"[:300]}
-            continue
-        results["batch1"][name] = {"tokens_per_s": rate, "roofline_fraction": rate / roofline}
-    for streams in batches:
-        ours = streams * long / time_engine(engine, streams, long)
-        static_batch = streams * long / time_generate(loaded, ids, long, batch=streams)
-        results["aggregate"][streams] = {
-            "engine_tokens_per_s": ours,
-            "generate_batch_tokens_per_s": static_batch,
-        }
+    results["batch1"] = batch1_rates(paths, roofline, short, long)
+    results["aggregate"] = aggregate_rates(engine, loaded, ids, batches, short, long)
     engine.close()
     return results
 

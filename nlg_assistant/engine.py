@@ -194,6 +194,7 @@ class _Row:
 
     @property
     def decoder(self) -> _DraftDecoder:
+        """This draft's incremental text decoder."""
         return self.request.decoders[self.draft]
 
 
