@@ -1,7 +1,8 @@
 """Serving benchmark: the real app, N concurrent `gradio_client` streams, batched engine vs simple.
 
-For each engine it starts `python app.py --model M --engine E --port P`, waits until the
-server answers, warms it up, then for N = 1, 4, 8, 16 submits N `/story` calls at once (each
+It starts `python app.py --model M --engine E --port P` for both engines side by side, waits
+until they answer, warms them up, then for N = 1, 4, 8, 16 (one engine after the other, so
+both meet the same background load) submits N `/story` calls at once (each
 asking for the same number of new tokens, greedy by default, so both engines write the same
 tokens) and records, per stream, the time to the first non-empty text and to the end, and the
 generated token count from the final status line. It prints one markdown table:
@@ -163,31 +164,57 @@ def _percentile(ordered: list[float], q: float) -> float:
     return ordered[rank - 1]
 
 
-def bench_engine(engine: str, args) -> dict[int, dict[str, float]]:
-    """Start the app with `engine`, measure every stream count, stop the app."""
-    port = free_port()
-    log = Path(tempfile.gettempdir()) / f"nlg-bench-serve-{engine}-{port}.log"
-    process = start_app(args.model, engine, port, max(args.streams), args.threads, log)
-    try:
-        client = connect(f"http://127.0.0.1:{port}/", process, log)
-        run_round(client, 2, 8, args.temperature)  # warm-up: first forward passes, imports
-        results = {}
-        for streams in args.streams:
-            results[streams] = measure(
-                client, process.pid, streams, args.tokens, args.temperature, args.min_samples
-            )
-            row = results[streams]
-            print(f"  {engine:8s} N={streams:<3d} aggregate {row['aggregate']:.0f} tok/s, "
-                  f"TTFT p95 {row['ttft_p95']:.2f} s, app CPU {row['cpu_ms_per_token']:.2f} ms/token",
-                  file=sys.stderr, flush=True)  # fmt: skip
-        client.close()
-        return results
-    finally:
-        process.terminate()
+@dataclass
+class App:
+    """A running app under test and a connected client."""
+
+    engine: str
+    process: subprocess.Popen
+    client: object
+
+
+def start_apps(args) -> list[App]:
+    """Start the batched and the simple app side by side and connect to both (warmed up)."""
+    apps = []
+    for engine in ("batched", "simple"):
+        port = free_port()
+        log = Path(tempfile.gettempdir()) / f"nlg-bench-serve-{engine}-{port}.log"
+        process = start_app(args.model, engine, port, max(args.streams), args.threads, log)
+        apps.append(App(engine, process, None))
+        apps[-1].client = connect(f"http://127.0.0.1:{port}/", process, log)
+        run_round(apps[-1].client, 2, 8, args.temperature)  # warm-up: first forward passes, imports
+    return apps
+
+
+def stop_apps(apps: list[App]) -> None:
+    """Stop the app processes this benchmark started."""
+    for app in apps:
+        if app.client is not None:
+            app.client.close()
+        app.process.terminate()
         try:
-            process.wait(timeout=20)
+            app.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            process.kill()
+            app.process.kill()
+
+
+def bench(args) -> dict[str, dict[int, dict[str, float]]]:
+    """For each stream count, measure the batched then the simple app, so both meet the same load."""
+    apps: list[App] = []
+    results: dict[str, dict[int, dict[str, float]]] = {"batched": {}, "simple": {}}
+    try:
+        apps = start_apps(args)
+        for streams in args.streams:
+            for app in apps:
+                row = measure(app.client, app.process.pid, streams, args.tokens, args.temperature,
+                              args.min_samples)  # fmt: skip
+                results[app.engine][streams] = row
+                print(f"  {app.engine:8s} N={streams:<3d} aggregate {row['aggregate']:.0f} tok/s, "
+                      f"TTFT p95 {row['ttft_p95']:.2f} s, app CPU {row['cpu_ms_per_token']:.2f} ms/token",
+                      file=sys.stderr, flush=True)  # fmt: skip
+    finally:
+        stop_apps(apps)
+    return results
 
 
 def table(ours: dict, base: dict, args) -> str:
@@ -225,9 +252,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.streams = [int(n) for n in args.streams.split(",")]
     args.model = ensure_model(args.model)
-    ours = bench_engine("batched", args)
-    base = bench_engine("simple", args)
-    print(table(ours, base, args))
+    results = bench(args)
+    print(table(results["batched"], results["simple"], args))
 
 
 if __name__ == "__main__":
