@@ -398,6 +398,7 @@ class BatchedBackend:
         self._thread: threading.Thread | None = None
         self._closed = False
         self.steps = 0  # decode steps run so far (for tests and benchmarks)
+        self.peak_rows = 0  # the most rows one decode step has run
 
     @classmethod
     def from_config(cls, loaded: LoadedModel, config: AppConfig) -> BatchedBackend:
@@ -434,7 +435,7 @@ class BatchedBackend:
         return BatchedStream(request, self.timeout_s, self._wake)
 
     def stats(self) -> dict[str, int]:
-        """A snapshot: rows decoding, requests waiting, cache columns, steps run, thread alive."""
+        """A snapshot: rows decoding, requests waiting, cache columns, steps and peak rows, thread alive."""
         with self._wake:
             alive = int(self._thread is not None and self._thread.is_alive())
             return {
@@ -442,6 +443,7 @@ class BatchedBackend:
                 "waiting": len(self._waiting),
                 "cache_columns": self._batch.width,
                 "steps": self.steps,
+                "peak_rows": self.peak_rows,
                 "thread_alive": alive,
             }
 
@@ -587,6 +589,7 @@ class BatchedBackend:
             self._fail_batch(error)
             return
         self.steps += 1
+        self.peak_rows = max(self.peak_rows, len(rows))
         for row, token in zip(rows, tokens, strict=True):
             try:
                 self._accept(row, token)

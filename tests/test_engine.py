@@ -80,6 +80,7 @@ def wait_until(predicate, timeout_s: float = 10.0) -> bool:
 @pytest.mark.parametrize("settings", [GREEDY, PENALISED], ids=["plain", "penalised"])
 def test_batched_greedy_equals_single_and_generate(engine, loaded, settings):
     together = [s.result.texts[0] for s in run_together(engine, PROMPTS, settings)]
+    assert engine.stats()["peak_rows"] >= 3  # they really decoded side by side
     alone = [run(engine, d, settings).result.texts[0] for d in PROMPTS]
     reference = [run(LocalBackend(loaded), d, settings).result.texts[0] for d in PROMPTS]
     assert together == alone == reference
