@@ -221,7 +221,8 @@ def table(ours: dict, base: dict, args) -> str:
     """Markdown: one row per stream count, both engines side by side."""
     lines = [
         f"Model `{Path(args.model).name}`, {args.tokens} new tokens per stream, temperature "
-        f"{args.temperature}, torch threads {args.threads or 'default'}, {os.cpu_count()} CPU cores; "
+        f"{args.temperature}, torch threads {args.threads or 'default'}, {os.cpu_count()} CPU cores "
+        f"(1-min load average at the end: {os.getloadavg()[0]:.1f}); "
         "baseline = `--engine simple` (one generate per request, one at a time).",
         "",
         "| streams | aggregate tok/s ours | aggregate tok/s baseline | ours/baseline "
