@@ -241,6 +241,67 @@ def table(ours: dict, base: dict, args) -> str:
     return "\n".join(lines)
 
 
+def drive_in_process(backend, streams: int, settings) -> tuple[int, float, float]:
+    """`streams` concurrent requests straight to `backend`; (tokens, wall s, process CPU s)."""
+    import threading
+
+    from nlg_assistant.backend import Prompt
+
+    counts: list[int] = []
+
+    def consume(i: int) -> None:
+        """Stream one request to its end (its own thread, like a UI worker)."""
+        stream = backend.start(Prompt(document=OPENINGS[i % len(OPENINGS)]), settings)
+        for _ in stream:
+            pass
+        counts.append(stream.result.generated_tokens)
+
+    threads = [threading.Thread(target=consume, args=(i,)) for i in range(streams)]
+    wall, cpu = time.perf_counter(), time.process_time()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts), time.perf_counter() - wall, time.process_time() - cpu
+
+
+def in_process(args) -> str:
+    """The same workload straight against both backends in this process (no web layer), as markdown.
+
+    Separates the engine's own gain from what gradio and HTTP streaming cost per token.
+    """
+    import torch
+
+    from nlg_assistant.config import GenerationSettings
+    from nlg_assistant.engine import BatchedBackend
+    from nlg_assistant.generation import LocalBackend
+    from nlg_assistant.models import load_model
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    loaded = load_model(args.model, "auto")
+    batched = BatchedBackend(loaded, max_batch_size=max(args.streams))
+    backends = {"batched": batched, "simple": LocalBackend(loaded)}
+    settings = GenerationSettings(max_new_tokens=args.tokens, temperature=args.temperature, seed=0)
+    lines = [
+        "| streams | tok/s batched | tok/s simple | ratio | CPU ms/token batched / simple |",
+        "|---|---|---|---|---|",
+    ]
+    for streams in args.streams:
+        row = {}
+        for name, backend in backends.items():
+            drive_in_process(backend, min(streams, 2), settings)  # warm-up
+            tokens, wall, cpu = drive_in_process(backend, streams, settings)
+            row[name] = (tokens / wall, 1000 * cpu / tokens)
+        ours, base = row["batched"], row["simple"]
+        lines.append(
+            f"| {streams} | {ours[0]:.0f} | {base[0]:.0f} | {ours[0] / base[0]:.2f}x "
+            f"| {ours[1]:.2f} / {base[1]:.2f} |"
+        )
+    batched.close()
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Benchmark both engines in one run and print the markdown table."""
     parser = argparse.ArgumentParser(description="Serving benchmark: batched vs simple engine")
@@ -250,11 +311,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--temperature", type=float, default=0.0)
     parser.add_argument("--threads", type=int, default=0, help="OMP_NUM_THREADS for the app (0 = unset)")
     parser.add_argument("--min-samples", type=int, default=8, help="streams measured per stream count")
+    parser.add_argument("--skip-in-process", action="store_true", help="only the app benchmark")
     args = parser.parse_args(argv)
     args.streams = [int(n) for n in args.streams.split(",")]
     args.model = ensure_model(args.model)
     results = bench(args)
     print(table(results["batched"], results["simple"], args))
+    if not args.skip_in_process:
+        print("\nThe same workload in-process, without the web layer (engine alone):\n")
+        print(in_process(args))
 
 
 if __name__ == "__main__":
