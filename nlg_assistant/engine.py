@@ -299,7 +299,8 @@ class _Batch:
     @property
     def width(self) -> int:
         """T, the cache's number of columns (0 when empty)."""
-        return self.cache.get_seq_length() if self.cache is not None else 0
+        cache = self.cache  # one read: `stats()` calls this from other threads
+        return cache.get_seq_length() if cache is not None else 0
 
     def add(self, rows: list[_Row], cache: DynamicCache) -> None:
         """Append rows whose own cache (len(rows), kv_heads, L, head_dim) holds their prompt."""
