@@ -57,6 +57,7 @@ CSS = """
 #app-header h1 { margin-bottom: 0.1em; }
 #app-header p { margin-top: 0; opacity: 0.8; }
 .status-line { min-height: 2.5em; font-size: 0.9em; opacity: 0.9; }
+#fewshot-table table, #fewshot-table td, #fewshot-table th { font-family: var(--font); }
 """
 
 
@@ -396,20 +397,32 @@ class _Area:
         return [self.output, self.status, self.history, self.drafts, self.drafts_picker, self.last]
 
 
-def _output_area(generate_label: str, output_label: str) -> _Area:
-    """Build the buttons, the editable output box, the status line and the export row of a tab."""
+def _output_area(tab: str, generate_label: str, output_label: str) -> _Area:
+    """Build the buttons, the editable output box, the status line and the export row of a tab.
+
+    Element ids are ``<tab>-<part>`` (e.g. ``story-output``) so browser tests and CSS can find them.
+    """
+    with gr.Row(elem_classes="action-row"):
+        generate = gr.Button(generate_label, variant="primary", scale=2, size="md", elem_id=f"{tab}-generate")
+        cont = gr.Button("Continue", scale=1, size="md", elem_id=f"{tab}-continue")
+        regenerate = gr.Button("Regenerate", scale=1, size="md", elem_id=f"{tab}-regenerate")
+        undo = gr.Button("Undo", scale=1, size="md", elem_id=f"{tab}-undo")
+        stop = gr.Button("Stop", variant="stop", scale=1, size="md", elem_id=f"{tab}-stop")
+    output = gr.Textbox(
+        label=output_label,
+        lines=10,
+        max_lines=30,
+        interactive=True,
+        buttons=["copy"],
+        elem_id=f"{tab}-output",
+    )
+    drafts_picker = gr.Radio(
+        [], label="Drafts: pick one for the output box", type="index", visible=False, elem_id=f"{tab}-drafts"
+    )
+    status = gr.Markdown("Ready.", elem_classes="status-line", elem_id=f"{tab}-status")
     with gr.Row():
-        generate = gr.Button(generate_label, variant="primary", scale=2)
-        cont = gr.Button("Continue", scale=1)
-        regenerate = gr.Button("Regenerate", scale=1)
-        undo = gr.Button("Undo", scale=1)
-        stop = gr.Button("Stop", variant="stop", scale=1)
-    output = gr.Textbox(label=output_label, lines=12, max_lines=30, interactive=True, buttons=["copy"])
-    drafts_picker = gr.Radio([], label="Drafts: pick one for the output box", type="index", visible=False)
-    status = gr.Markdown("Ready.", elem_classes="status-line")
-    with gr.Row():
-        export = gr.Button("Export as Markdown", size="sm", scale=0, min_width=180)
-        file = gr.File(label="Markdown file", visible=False, height=60, scale=1)
+        export = gr.Button("Export as Markdown", size="sm", scale=0, min_width=180, elem_id=f"{tab}-export")
+        file = gr.File(label="Markdown file", visible=False, height=60, scale=1, elem_id=f"{tab}-file")
     states = (gr.State([]), gr.State(None), gr.State([]))
     return _Area(output, status, drafts_picker, generate, cont, regenerate, undo, stop, export, file, *states)
 
@@ -483,9 +496,10 @@ def _pick_draft(index: int | None, drafts: list[str]) -> Any:
 
 def _wire_stop_and_export(area: _Area, events: list, export_inputs: list, export: Callable[..., str]) -> None:
     """Stop cancels the tab's running events; Export writes the tab's Markdown file."""
-    area.stop.click(
-        _stopped_status, area.status, area.status, cancels=events, queue=False, api_visibility="private"
-    )
+    # The status is marked only after the cancel went through, so that no update still on its
+    # way from the cancelled stream can overwrite it.
+    cancel = area.stop.click(None, cancels=events, queue=False, api_visibility="private")
+    cancel.then(_stopped_status, area.status, area.status, queue=False, api_visibility="private")
 
     def export_file(*values: Any) -> gr.File:
         return gr.File(value=export(*values), visible=True)
@@ -507,29 +521,41 @@ SETTING_LABELS = {
 }
 
 
+MAIN_SETTINGS = ("max_new_tokens", "temperature", "top_p", "num_drafts")  # the rest sit under "More"
+
+
+def _setting_default(name: str, cap: int) -> int | float:
+    """The panel's starting value of a setting (max_new_tokens no higher than the cap)."""
+    default = getattr(DEFAULTS, name)
+    return min(default, cap) if name == "max_new_tokens" else default
+
+
+def _setting_input(name: str, cap: int) -> gr.Slider | gr.Number:
+    """A slider (or, for the seed, a whole-number box) with the field's range and help text."""
+    rng, label = RANGES[name], SETTING_LABELS[name]
+    if name == "seed":
+        return gr.Number(
+            DEFAULTS.seed, label=label, info=HELP[name], precision=0, minimum=rng.low, maximum=rng.high
+        )
+    high = min(rng.high, cap) if name == "max_new_tokens" else rng.high
+    return gr.Slider(rng.low, high, _setting_default(name, cap), step=rng.step, label=label, info=HELP[name])
+
+
 def _settings_panel(cap: int) -> list:
-    """The shared settings sliders (one per `GenerationSettings` field, in `SETTING_NAMES` order)."""
-    components = []
-    with gr.Accordion("Generation settings", open=True):
-        for name in SETTING_NAMES:
-            rng, default, label = RANGES[name], getattr(DEFAULTS, name), SETTING_LABELS[name]
-            if name == "seed":
-                component = gr.Number(
-                    default, label=label, info=HELP[name], precision=0, minimum=rng.low, maximum=rng.high
-                )
-            else:
-                high = min(rng.high, cap) if name == "max_new_tokens" else rng.high
-                component = gr.Slider(
-                    rng.low, high, min(default, high), step=rng.step, label=label, info=HELP[name]
-                )
-            components.append(component)
+    """The shared settings inputs, returned in `SETTING_NAMES` order (the order handlers expect)."""
+    inputs = {}
+    with gr.Accordion("Generation settings", open=True, elem_id="settings"):
+        for name in MAIN_SETTINGS:
+            inputs[name] = _setting_input(name, cap)
+        with gr.Accordion("More settings", open=False, elem_id="more-settings"):
+            for name in SETTING_NAMES:
+                if name not in MAIN_SETTINGS:
+                    inputs[name] = _setting_input(name, cap)
         reset = gr.Button("Reset to defaults", size="sm")
-    defaults = [
-        min(getattr(DEFAULTS, name), cap) if name == "max_new_tokens" else getattr(DEFAULTS, name)
-        for name in SETTING_NAMES
-    ]
-    reset.click(lambda: defaults, None, components, queue=False, api_visibility="private")
-    return components
+    ordered = [inputs[name] for name in SETTING_NAMES]
+    defaults = [_setting_default(name, cap) for name in SETTING_NAMES]
+    reset.click(lambda: defaults, None, ordered, queue=False, api_visibility="private")
+    return ordered
 
 
 def _header(info: BackendInfo) -> None:
@@ -560,12 +586,15 @@ def _story_tab(backend: Backend, settings: list, cap: int) -> None:
                 scale=3,
                 placeholder="Once upon a time…",
                 info="The model continues from the last word.",
+                elem_id="story-text",
             )
             with gr.Column(scale=2):
                 memory = gr.Textbox(label="Memory", lines=3, placeholder="Characters, places, facts to keep")
                 style = gr.Textbox(label="Style notes", lines=2, placeholder="e.g. gentle, for children")
-        area = _output_area("Generate", "Continuation (editable)")
-        gr.Examples(STORY_EXAMPLES, [story, memory, style], label="Examples")
+        area = _output_area("story", "Generate", "Continuation (editable)")
+        gr.Examples(
+            STORY_EXAMPLES, [story, memory, style], elem_id="story-examples", api_visibility="private"
+        )
 
     def runner(mode: str, fields: tuple, base: str, s: GenerationSettings) -> Iterator[Progress]:
         story_text, memory_text, style_text = fields
@@ -594,22 +623,34 @@ ARTICLE_EXAMPLES = [
 def _article_tab(backend: Backend, settings: list, cap: int) -> None:
     """Topic to article: fields, an editable outline, then the article written section by section."""
     with gr.Tab("Topic → Article", id="article"):
-        topic = gr.Textbox(label="Topic", placeholder="What should the article be about?")
+        topic = gr.Textbox(
+            label="Topic", placeholder="What should the article be about?", elem_id="article-topic"
+        )
         with gr.Row():
             keywords = gr.Textbox(label="Keywords", placeholder="comma-separated")
             audience = gr.Textbox(label="Audience", placeholder="e.g. beginners")
             tone = gr.Textbox(label="Tone", placeholder="e.g. friendly")
             length = gr.Slider(50, 3000, 600, step=50, label="Target length (words)")
-        with gr.Row(equal_height=True):
+        with gr.Row():
             outline = gr.Textbox(
                 label="Outline (editable: one section heading per line)",
-                lines=5,
-                scale=4,
-                placeholder="Click “Outline” to draft one, or write your own headings.",
+                lines=4,
+                scale=5,
+                placeholder="Click “Draft outline” to plan the sections from the topic, or write your own.",
+                elem_id="article-outline",
             )
-            outline_button = gr.Button("Outline", variant="secondary", scale=1)
-        area = _output_area("Write article", "Article (editable Markdown)")
-        gr.Examples(ARTICLE_EXAMPLES, [topic, keywords, audience, tone, length], label="Examples")
+            with gr.Column(scale=1, min_width=170):
+                outline_button = gr.Button("Draft outline", elem_id="article-outline-button")
+                gr.Markdown(
+                    "Step 1: draft or write the outline.\nStep 2: **Write article**.", line_breaks=True
+                )
+        area = _output_area("article", "Write article", "Article (editable Markdown)")
+        gr.Examples(
+            ARTICLE_EXAMPLES,
+            [topic, keywords, audience, tone, length],
+            elem_id="article-examples",
+            api_visibility="private",
+        )
     brief = [keywords, audience, tone, length]
 
     def runner(mode: str, fields: tuple, base: str, s: GenerationSettings) -> Iterator[Progress]:
@@ -668,12 +709,19 @@ def _fewshot_tab(backend: Backend, settings: list, cap: int) -> None:
             row_count=MAX_EXAMPLES,
             column_count=2,
             wrap=True,
+            column_widths=["50%", "50%"],
             interactive=True,
-            max_height=320,
+            max_height=360,
             label=f"Examples (up to {MAX_EXAMPLES}; empty rows are ignored)",
+            elem_id="fewshot-table",
         )
-        new_input = gr.Textbox(label="New input", lines=3, placeholder="The text to apply the pattern to")
-        area = _output_area("Generate", "Output (editable)")
+        new_input = gr.Textbox(
+            label="New input",
+            lines=3,
+            placeholder="The text to apply the pattern to",
+            elem_id="fewshot-input",
+        )
+        area = _output_area("fewshot", "Generate", "Output (editable)")
         gr.Examples(
             [
                 ["Formal rewrite", "yo, meeting moved to 3, pls tell the others"],
@@ -684,7 +732,8 @@ def _fewshot_tab(backend: Backend, settings: list, cap: int) -> None:
                 ],
             ],
             [preset, new_input],
-            label="Examples",
+            elem_id="fewshot-examples",
+            api_visibility="private",
         )
     preset.change(_fill_preset, preset, [instruction, table], api_visibility="private")
 

@@ -1,0 +1,238 @@
+"""The real app in headless Chromium (Playwright), on a tiny model with a long context window.
+
+Also saves the README screenshots to assets/screenshots/{story,article,fewshot}.png. They show
+the tiny model by default; set NLG_SCREENSHOT_MODEL to a model folder (e.g. the house model
+assets/models/storyteller) to take them with that model, with generated text in each tab.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from appserver import REPO_ROOT, start_app
+
+pytestmark = pytest.mark.browser
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+VIEWPORT = {"width": 1280, "height": 900}
+SCREENSHOTS = REPO_ROOT / "assets" / "screenshots"
+TIMEOUT_MS = 30_000
+LONG_SEED = 8  # with this seed the long-window tiny model writes ~400 tokens before its eos
+
+
+@pytest.fixture(scope="module")
+def long_tiny_model(tmp_path_factory) -> Path:
+    """The tiny test model with a 4096-token window, so a generation runs long enough to Stop."""
+    from tiny import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("tiny_long"), window=4096)
+
+
+@pytest.fixture(scope="module")
+def server(long_tiny_model, tmp_path_factory):
+    log = tmp_path_factory.mktemp("browser") / "app.log"
+    app = start_app(["--model", str(long_tiny_model), "--engine", "simple"], log)
+    yield app
+    app.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server.url)
+    page.locator("#story-generate").wait_for()
+    yield page
+    context.close()
+
+
+def _set_setting(page, label: str, value: int) -> None:
+    """Type a value into a settings slider's number box."""
+    box = page.locator(f'input[aria-label="number input for {label}"]')
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def _output(page, tab: str):
+    return page.locator(f"#{tab}-output textarea")
+
+
+def _status(page, tab: str) -> str:
+    return page.locator(f"#{tab}-status").inner_text()
+
+
+def _wait_for_status(page, tab: str, *needles: str, timeout_s: float = 30) -> str:
+    """Poll the tab's status line until it contains one of `needles`; returns it."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = _status(page, tab)
+        if any(needle in status for needle in needles):
+            return status
+        page.wait_for_timeout(100)
+    raise AssertionError(f"status never showed {needles}: {_status(page, tab)!r}")
+
+
+def _lengths_while_streaming(page, tab: str, count: int = 3) -> list[int]:
+    """Output lengths seen at `count` distinct moments while text arrives."""
+    seen: list[int] = []
+    deadline = time.monotonic() + 30
+    while len(seen) < count and time.monotonic() < deadline:
+        length = len(_output(page, tab).input_value())
+        if length and (not seen or length > seen[-1]):
+            seen.append(length)
+        page.wait_for_timeout(50)
+    return seen
+
+
+def test_story_streams_stops_and_undoes(page):
+    page.locator("#story-text textarea").fill("Once upon a time there was a little fox")
+    _output(page, "story").fill("My own draft.")
+    _set_setting(page, "Max new tokens", 1024)
+    page.get_by_text("More settings").click()  # the seed sits in the folded part of the panel
+    page.get_by_label("Seed").fill(str(LONG_SEED))
+    page.locator("#story-generate").click()
+    grew = _lengths_while_streaming(page, "story", count=2)
+    assert len(grew) == 2, grew  # the text grew while streaming
+    page.locator("#story-stop").click()
+    status = _wait_for_status(page, "story", "finish:")
+    assert "finish: stopped" in status or "finish: eos" in status
+    page.wait_for_timeout(700)  # updates already on their way may still land
+    settled = _output(page, "story").input_value()
+    page.wait_for_timeout(1000)
+    assert _output(page, "story").input_value() == settled  # nothing more after Stop
+    page.locator("#story-undo").click()
+    page.wait_for_function("document.querySelector('#story-output textarea').value === 'My own draft.'")
+
+
+def test_stop_with_nothing_running_is_harmless_and_generation_still_works(page):
+    page.locator("#story-stop").click()
+    page.locator("#story-stop").click()
+    page.locator("#story-text textarea").fill("The princess walked to the castle")
+    _set_setting(page, "Max new tokens", 8)
+    page.locator("#story-generate").click()
+    assert "finish:" in _wait_for_status(page, "story", "finish: eos", "finish: length")
+    assert _output(page, "story").input_value()
+
+
+def test_empty_prompt_warns_and_keeps_the_users_text(page):
+    _output(page, "story").fill("My own words stay.")
+    page.locator("#story-text textarea").fill("   ")
+    page.locator("#story-generate").click()
+    page.get_by_text("The story is empty").first.wait_for()
+    assert _wait_for_status(page, "story", "⚠").startswith("⚠")
+    assert _output(page, "story").input_value() == "My own words stay."
+
+
+def test_continue_extends_the_edited_output(page):
+    page.locator("#story-text textarea").fill("Once upon a time")
+    _output(page, "story").fill(" there was a fox")
+    _set_setting(page, "Max new tokens", 10)
+    page.locator("#story-continue").click()
+    _wait_for_status(page, "story", "finish: eos", "finish: length")
+    text = _output(page, "story").input_value()
+    assert text.startswith(" there was a fox") and len(text) > len(" there was a fox")
+
+
+def test_article_outline_then_sections(page):
+    page.get_by_role("tab", name="Topic → Article").click()
+    page.locator("#article-topic textarea, #article-topic input").first.fill("Urban beekeeping")
+    _set_setting(page, "Max new tokens", 12)
+    page.locator("#article-outline-button").click()
+    _wait_for_status(page, "article", "Outline · 12 tokens", "finish: eos", "finish: length")
+    assert page.locator("#article-outline textarea").input_value()
+    page.locator("#article-outline textarea").fill("1. Hives\n2. Honey")
+    page.locator("#article-generate").click()
+    _wait_for_status(page, "article", "Section 2/2 · 12 tokens", "Section 2/2 · finish")
+    assert "Section 2/2" in _wait_for_status(page, "article", "finish:")
+    article = _output(page, "article").input_value()
+    assert article.startswith("## Hives\n\n") and "\n\n## Honey\n\n" in article
+
+
+def test_fewshot_drafts_can_be_picked(page):
+    page.get_by_role("tab", name="Few-shot style").click()
+    page.locator("#fewshot-input textarea").fill("hey, running late, start without me")
+    _set_setting(page, "Max new tokens", 10)
+    _set_setting(page, "Drafts", 2)
+    page.locator("#fewshot-generate").click()
+    _wait_for_status(page, "fewshot", "finish:")
+    first = _output(page, "fewshot").input_value()
+    page.locator("#fewshot-drafts").get_by_text("Draft 2").click()
+    page.wait_for_function(
+        "(first) => document.querySelector('#fewshot-output textarea').value !== first", arg=first
+    )
+
+
+def test_export_offers_a_markdown_file(page):
+    page.locator("#story-text textarea").fill("Once upon a time")
+    _output(page, "story").fill(" there was a fox.")
+    page.locator("#story-export").click()
+    link = page.locator('#story-file a[download="story.md"]')
+    link.wait_for()
+    markdown = page.request.get(link.get_attribute("href")).text()
+    assert markdown == "# Story\n\nOnce upon a time there was a fox.\n"
+
+
+# ---------------------------------------------------------------------------- screenshots
+
+
+def _screenshot_server(request, server, tmp_path_factory):
+    """The server to photograph: NLG_SCREENSHOT_MODEL's model if set, else the test server."""
+    model = os.environ.get("NLG_SCREENSHOT_MODEL")
+    if not model:
+        return server, False
+    app = start_app(["--model", model], tmp_path_factory.mktemp("shots") / "app.log", timeout_s=600)
+    request.addfinalizer(app.stop)
+    return app, True
+
+
+def _fill_and_maybe_generate(page, tab: str, generate: bool) -> None:
+    """Fill the tab from its first example; with a real model, also write the output."""
+    page.locator(f"#{tab}-examples [data-testid='dataset-cell-0-0']").click()
+    page.wait_for_timeout(800)  # the example values (and, for few-shot, the preset's table) arrive
+    if tab == "article" and generate:
+        page.locator("#article-outline-button").click()
+        _wait_for_status(page, tab, "finish:", timeout_s=300)
+    if generate:
+        page.locator(f"#{tab}-generate").click()
+        _wait_for_status(page, tab, "finish:", timeout_s=600)
+    page.evaluate("window.scrollTo(0, 0)")
+
+
+def test_screenshots_of_each_tab(browser, server, request, tmp_path_factory):
+    app, generate = _screenshot_server(request, server, tmp_path_factory)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(app.url)
+    for tab, name in (("story", None), ("article", "Topic → Article"), ("fewshot", "Few-shot style")):
+        if name:
+            page.get_by_role("tab", name=name).click()
+        _fill_and_maybe_generate(page, tab, generate)
+        path = SCREENSHOTS / f"{tab}.png"
+        page.screenshot(path=str(path))
+        assert path.stat().st_size > 10_000
+    context.close()
