@@ -62,11 +62,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_app(model: str, engine: str, port: int, batch: int, threads: int, log: Path) -> subprocess.Popen:
-    """Start the app in its own process; `threads` > 0 pins torch's CPU threads via OMP_NUM_THREADS."""
+def start_app(model: str, engine: str, port: int, batch: int, args, log: Path) -> subprocess.Popen:
+    """Start the app in its own process, with `args.threads` / `args.omp_wait_policy` for OpenMP if set."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    if threads:
-        env["OMP_NUM_THREADS"] = str(threads)
+    if args.threads:
+        env["OMP_NUM_THREADS"] = str(args.threads)
+    if args.omp_wait_policy:  # PASSIVE: idle OpenMP threads sleep instead of spinning (shared machines)
+        env["OMP_WAIT_POLICY"] = args.omp_wait_policy
     command = [sys.executable, "app.py", "--model", model, "--engine", engine, "--port", str(port),
                "--max-batch-size", str(batch), "--max-queue", str(4 * batch)]  # fmt: skip
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
@@ -179,7 +181,7 @@ def start_apps(args) -> list[App]:
     for engine in ("batched", "simple"):
         port = free_port()
         log = Path(tempfile.gettempdir()) / f"nlg-bench-serve-{engine}-{port}.log"
-        process = start_app(args.model, engine, port, max(args.streams), args.threads, log)
+        process = start_app(args.model, engine, port, max(args.streams), args, log)
         apps.append(App(engine, process, None))
         apps[-1].client = connect(f"http://127.0.0.1:{port}/", process, log)
         run_round(apps[-1].client, 2, 8, args.temperature)  # warm-up: first forward passes, imports
@@ -219,9 +221,10 @@ def bench(args) -> dict[str, dict[int, dict[str, float]]]:
 
 def table(ours: dict, base: dict, args) -> str:
     """Markdown: one row per stream count, both engines side by side."""
+    policy = f", OMP_WAIT_POLICY={args.omp_wait_policy}" if args.omp_wait_policy else ""
     lines = [
         f"Model `{Path(args.model).name}`, {args.tokens} new tokens per stream, temperature "
-        f"{args.temperature}, torch threads {args.threads or 'default'}, {os.cpu_count()} CPU cores "
+        f"{args.temperature}, torch threads {args.threads or 'default'}{policy}, {os.cpu_count()} CPU cores "
         f"(1-min load average at the end: {os.getloadavg()[0]:.1f}); "
         "baseline = `--engine simple` (one generate per request, one at a time).",
         "",
@@ -270,6 +273,8 @@ def in_process(args) -> str:
 
     Separates the engine's own gain from what gradio and HTTP streaming cost per token.
     """
+    if args.omp_wait_policy:  # read when torch's OpenMP starts, so before the import
+        os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy
     import torch
 
     from nlg_assistant.config import GenerationSettings
@@ -311,6 +316,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--temperature", type=float, default=0.0)
     parser.add_argument("--threads", type=int, default=0, help="OMP_NUM_THREADS for the app (0 = unset)")
     parser.add_argument("--min-samples", type=int, default=8, help="streams measured per stream count")
+    parser.add_argument("--omp-wait-policy", default="", help="OMP_WAIT_POLICY for the app, e.g. PASSIVE")
     parser.add_argument("--skip-in-process", action="store_true", help="only the app benchmark")
     args = parser.parse_args(argv)
     args.streams = [int(n) for n in args.streams.split(",")]
