@@ -20,6 +20,7 @@ No `from __future__ import annotations` here: `gr.api` reads the API functions' 
 
 import dataclasses
 import json
+import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -43,6 +44,7 @@ from .prompts import (
     parse_outline,
 )
 
+LOGGER = logging.getLogger(__name__)
 APP_TITLE = "NLG Assistant"
 SETTING_NAMES: tuple[str, ...] = tuple(RANGES)
 DEFAULTS = GenerationSettings()
@@ -346,15 +348,26 @@ def _drive(
         for progress in run(settings_from_values(setting_values, cap)):
             text = progress.text
             yield text, progress.status, new_history, skip, skip, request
-    except USER_ERRORS as error:
-        gr.Warning(str(error))
+    except Exception as error:  # the server keeps serving and the user's text stays, whatever failed
+        message = _error_message(error)
         written = text != before
-        yield text, f"⚠ {error}", new_history if written else history, [], skip, request if written else skip
+        yield text, message, new_history if written else history, [], skip, request if written else skip
         return
     drafts = _draft_texts(text, progress.result if progress else None)
     choices = [f"Draft {number}" for number in range(1, len(drafts) + 1)]
     picker = gr.Radio(choices, value=0 if drafts else None, visible=len(drafts) > 1)
     yield text, progress.status if progress else "Done.", new_history, drafts, picker, request
+
+
+def _error_message(error: Exception) -> str:
+    """Show `error` as a warning toast and return it as a status line; unexpected ones are logged."""
+    if isinstance(error, USER_ERRORS):
+        message = str(error)
+    else:
+        LOGGER.exception("unexpected error in a UI handler")
+        message = f"Something went wrong ({type(error).__name__}: {error}). Your text was kept."
+    gr.Warning(message)
+    return f"⚠ {message}"
 
 
 def _draft_texts(text: str, result: GenerationResult | None) -> list[str]:
@@ -669,9 +682,8 @@ def _article_tab(backend: Backend, settings: list, cap: int) -> None:
             ):
                 text = progress.text
                 yield text, progress.status
-        except USER_ERRORS as error:
-            gr.Warning(str(error))
-            yield text, f"⚠ {error}"
+        except Exception as error:  # keep the outline the user had, whatever failed
+            yield text, _error_message(error)
 
     events.append(
         outline_button.click(

@@ -156,6 +156,36 @@ def test_continue_extends_the_edited_output(page):
     assert text.startswith(" there was a fox") and len(text) > len(" there was a fox")
 
 
+def _run_and_wait(page, button: str, needle: str) -> str:
+    """Click a story button and wait for a new status line containing `needle`; returns the output."""
+    before = _status(page, "story")
+    page.locator(f"#story-{button}").click()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = _status(page, "story")
+        if status != before and needle in status:
+            page.wait_for_timeout(300)  # the output box may render a tick after the status line
+            return _output(page, "story").input_value()
+        page.wait_for_timeout(100)
+    raise AssertionError(f"no new status with {needle!r} after {button}: {_status(page, 'story')!r}")
+
+
+def test_regenerate_with_a_fixed_seed_repeats_the_last_request(page):
+    page.locator("#story-text textarea").fill("Once upon a time")
+    _set_setting(page, "Max new tokens", 10)
+    page.get_by_text("More settings").click()
+    page.get_by_label("Seed").fill("3")
+    first = _run_and_wait(page, "generate", "seed 3")
+    continued = _run_and_wait(page, "continue", "seed 3")
+    assert continued.startswith(first) and len(continued) > len(first)
+    assert _run_and_wait(page, "regenerate", "seed 3") == continued  # the Continue again, same seed
+    same = "(t) => document.querySelector('#story-output textarea').value === t"
+    page.locator("#story-undo").click()  # back to the text before Regenerate
+    page.wait_for_function(same, arg=continued)
+    page.locator("#story-undo").click()  # and to the text before Continue
+    page.wait_for_function(same, arg=first)
+
+
 def test_article_outline_then_sections(page):
     page.get_by_role("tab", name="Topic → Article").click()
     page.locator("#article-topic textarea, #article-topic input").first.fill("Urban beekeeping")

@@ -258,3 +258,44 @@ def test_build_ui_registers_the_api(backend):
     demo = ui.build_ui(backend, AppConfig(engine="simple", max_new_tokens_cap=64))
     names = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
     assert names == {"story", "article_outline", "article", "fewshot"}
+
+
+def test_drive_keeps_partial_text_after_an_unexpected_failure():
+    def run(settings):
+        yield ui.Progress("Mine. and more", "Writing…")
+        raise RuntimeError("disk on fire")
+
+    outputs = _drive(None, run, _values(), history=[])
+    text, status, history, *_ = outputs[-1]
+    assert text == "Mine. and more" and history == ["Mine."]
+    assert status.startswith("⚠ Something went wrong (RuntimeError: disk on fire)")
+
+
+def test_story_on_a_chat_model(tiny_chat_model_dir):
+    from nlg_assistant.generation import LocalBackend
+    from nlg_assistant.models import load_model
+
+    chat = LocalBackend(load_model(str(tiny_chat_model_dir), "cpu"), 64, timeout_s=60)
+    assert chat.info.chat
+    steps = list(ui.story_steps(chat, SHORT, "Once upon a time"))
+    assert steps[-1].result is not None and steps[-1].result.prompt_tokens > 10
+
+
+# ---------------------------------------------------------------------------- app.py options
+
+
+def test_app_options_read_the_environment(monkeypatch):
+    import app
+
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.setenv("NLG_MODEL", "some/model")
+    config = app._config(app._parser().parse_args(["--engine", "simple", "--max-new-tokens-cap", "50"]))
+    assert (config.model, config.host, config.engine, config.max_new_tokens_cap) == (
+        "some/model",
+        "127.0.0.1",
+        "simple",
+        50,
+    )
+    monkeypatch.setenv("SPACE_ID", "user/space")
+    assert app._config(app._parser().parse_args(["--model", "x"])).host == "0.0.0.0"
+    assert app._config(app._parser().parse_args(["--model", "x"])).model == "x"
