@@ -440,24 +440,26 @@ def _output_area(tab: str, generate_label: str, output_label: str) -> _Area:
     return _Area(output, status, drafts_picker, generate, cont, regenerate, undo, stop, export, file, *states)
 
 
-def _wire_area(area: _Area, fields: list, settings: list, runner: Runner, cap: int) -> list:
-    """Connect a tab's Generate/Continue/Regenerate/Undo/Stop and drafts; returns the run events."""
-    count = len(fields)
+def _run_handler(mode: str, count: int, runner: Runner, cap: int) -> Callable[..., Iterator[tuple]]:
+    """The Generate (mode "generate") or Continue ("continue") handler of a tab with `count` fields.
 
-    def handler(mode: str) -> Callable[..., Iterator[tuple]]:
-        def run(*values: Any) -> Iterator[tuple]:
-            fields_now, output, history = tuple(values[:count]), values[count] or "", values[count + 1]
-            request = LastRequest(mode, fields_now, output)
-            yield from _drive(
-                lambda s: runner(mode, fields_now, output, s),
-                values[count + 2 :],
-                cap,
-                output,
-                history,
-                request,
-            )
+    Its inputs are the tab's fields, the output box, the Undo history, then the settings.
+    """
 
-        return run
+    def run(*values: Any) -> Iterator[tuple]:
+        fields, output, history = tuple(values[:count]), values[count] or "", values[count + 1]
+        request = LastRequest(mode, fields, output)
+        steps = lambda s: runner(mode, fields, output, s)  # noqa: E731
+        yield from _drive(steps, values[count + 2 :], cap, output, history, request)
+
+    return run
+
+
+def _regenerate_handler(runner: Runner, cap: int) -> Callable[..., Iterator[tuple]]:
+    """The Regenerate handler: redo the last request from the text it started from, current settings.
+
+    With seed -1 the backend picks a new seed; a fixed seed gives the same text again.
+    """
 
     def regenerate(
         last: LastRequest | None, output: str, history: list[str], *values: Any
@@ -466,28 +468,26 @@ def _wire_area(area: _Area, fields: list, settings: list, runner: Runner, cap: i
             gr.Warning("Nothing to regenerate yet: click Generate first.")
             yield output, "Nothing to regenerate yet.", history, gr.skip(), gr.skip(), last
             return
-        yield from _drive(
-            lambda s: runner(last.mode, last.fields, last.base, s), values, cap, output or "", history, last
-        )
+        steps = lambda s: runner(last.mode, last.fields, last.base, s)  # noqa: E731
+        yield from _drive(steps, values, cap, output or "", history, last)
 
+    return regenerate
+
+
+def _wire_area(area: _Area, fields: list, settings: list, runner: Runner, cap: int) -> list:
+    """Connect a tab's Generate/Continue/Regenerate/Undo and drafts; returns the generation events."""
     private = {"api_visibility": "private", "outputs": area.run_outputs()}
     run_inputs = [*fields, area.output, area.history, *settings]
+    regenerate_inputs = [area.last, area.output, area.history, *settings]
     events = [
-        area.generate.click(handler("generate"), inputs=run_inputs, **private),
-        area.cont.click(handler("continue"), inputs=run_inputs, **private),
-        area.regenerate.click(
-            regenerate, inputs=[area.last, area.output, area.history, *settings], **private
-        ),
+        area.generate.click(_run_handler("generate", len(fields), runner, cap), run_inputs, **private),
+        area.cont.click(_run_handler("continue", len(fields), runner, cap), run_inputs, **private),
+        area.regenerate.click(_regenerate_handler(runner, cap), regenerate_inputs, **private),
     ]
-    area.undo.click(
-        _undo,
-        [area.output, area.history],
-        [area.output, area.status, area.history, area.drafts_picker],
-        api_visibility="private",
-    )
-    area.drafts_picker.input(
-        _pick_draft, [area.drafts_picker, area.drafts], area.output, api_visibility="private"
-    )
+    undo_outputs = [area.output, area.status, area.history, area.drafts_picker]
+    area.undo.click(_undo, [area.output, area.history], undo_outputs, api_visibility="private")
+    picker_inputs = [area.drafts_picker, area.drafts]
+    area.drafts_picker.input(_pick_draft, picker_inputs, area.output, api_visibility="private")
     return events
 
 
@@ -633,119 +633,118 @@ ARTICLE_EXAMPLES = [
 ]
 
 
-def _article_tab(backend: Backend, settings: list, cap: int) -> None:
-    """Topic to article: fields, an editable outline, then the article written section by section."""
-    with gr.Tab("Topic → Article", id="article"):
-        topic = gr.Textbox(
-            label="Topic", placeholder="What should the article be about?", elem_id="article-topic"
+def _article_inputs() -> tuple[gr.Textbox, list, gr.Textbox, gr.Button]:
+    """The article tab's fields: topic, [keywords, audience, tone, length], outline and its button."""
+    topic = gr.Textbox(
+        label="Topic", placeholder="What should the article be about?", elem_id="article-topic"
+    )
+    with gr.Row():
+        brief = [
+            gr.Textbox(label="Keywords", placeholder="comma-separated"),
+            gr.Textbox(label="Audience", placeholder="e.g. beginners"),
+            gr.Textbox(label="Tone", placeholder="e.g. friendly"),
+            gr.Slider(50, 3000, 600, step=50, label="Target length (words)"),
+        ]
+    with gr.Row():
+        outline = gr.Textbox(
+            label="Outline (editable: one section heading per line)",
+            lines=4,
+            scale=5,
+            placeholder="Click “Draft outline” to plan the sections from the topic, or write your own.",
+            elem_id="article-outline",
         )
-        with gr.Row():
-            keywords = gr.Textbox(label="Keywords", placeholder="comma-separated")
-            audience = gr.Textbox(label="Audience", placeholder="e.g. beginners")
-            tone = gr.Textbox(label="Tone", placeholder="e.g. friendly")
-            length = gr.Slider(50, 3000, 600, step=50, label="Target length (words)")
-        with gr.Row():
-            outline = gr.Textbox(
-                label="Outline (editable: one section heading per line)",
-                lines=4,
-                scale=5,
-                placeholder="Click “Draft outline” to plan the sections from the topic, or write your own.",
-                elem_id="article-outline",
-            )
-            with gr.Column(scale=1, min_width=170):
-                outline_button = gr.Button("Draft outline", elem_id="article-outline-button")
-                gr.Markdown(
-                    "Step 1: draft or write the outline.\nStep 2: **Write article**.", line_breaks=True
-                )
-        area = _output_area("article", "Write article", "Article (editable Markdown)")
-        gr.Examples(
-            ARTICLE_EXAMPLES,
-            [topic, keywords, audience, tone, length],
-            elem_id="article-examples",
-            api_visibility="private",
-        )
-    brief = [keywords, audience, tone, length]
+        with gr.Column(scale=1, min_width=170):
+            outline_button = gr.Button("Draft outline", elem_id="article-outline-button")
+            gr.Markdown("Step 1: draft or write the outline.\nStep 2: **Write article**.", line_breaks=True)
+    return topic, brief, outline, outline_button
 
-    def runner(mode: str, fields: tuple, base: str, s: GenerationSettings) -> Iterator[Progress]:
-        if mode == "continue":
-            return continue_article_steps(backend, s, fields[0], fields[4], base)
-        return article_steps(backend, s, *fields)
 
-    events = _wire_area(area, [topic, outline, *brief], settings, runner, cap)
+def _outline_handler(backend: Backend, cap: int) -> Callable[..., Iterator[tuple[str, str]]]:
+    """Streams an outline into the outline box; inputs: topic, the 4 brief fields, outline, settings."""
 
-    def write_outline(topic_text: str, *values: Any) -> Iterator[tuple[str, str]]:
-        before, fields, setting_values = values[4], values[:4], values[5:]
-        text = before
+    def write_outline(topic: str, *values: Any) -> Iterator[tuple[str, str]]:
+        brief, text, setting_values = values[:4], values[4], values[5:]
         try:
-            for progress in outline_steps(
-                backend, settings_from_values(setting_values, cap), topic_text, *fields
-            ):
+            settings = settings_from_values(setting_values, cap)
+            for progress in outline_steps(backend, settings, topic, *brief):
                 text = progress.text
                 yield text, progress.status
         except Exception as error:  # keep the outline the user had, whatever failed
             yield text, _error_message(error)
 
-    events.append(
-        outline_button.click(
-            write_outline,
-            [topic, *brief, outline, *settings],
-            [outline, area.status],
-            api_visibility="private",
-        )
+    return write_outline
+
+
+def _article_tab(backend: Backend, settings: list, cap: int) -> None:
+    """Topic to article: fields, an editable outline, then the article written section by section."""
+    with gr.Tab("Topic → Article", id="article"):
+        topic, brief, outline, outline_button = _article_inputs()
+        area = _output_area("article", "Write article", "Article (editable Markdown)")
+        gr.Examples(ARTICLE_EXAMPLES, [topic, *brief], elem_id="article-examples", api_visibility="private")
+
+    def runner(mode: str, fields: tuple, base: str, s: GenerationSettings) -> Iterator[Progress]:
+        if mode == "continue":  # fields: topic, outline, keywords, audience, tone, length
+            return continue_article_steps(backend, s, fields[0], fields[4], base)
+        return article_steps(backend, s, *fields)
+
+    events = _wire_area(area, [topic, outline, *brief], settings, runner, cap)
+    outline_inputs = [topic, *brief, outline, *settings]
+    outline_event = outline_button.click(
+        _outline_handler(backend, cap), outline_inputs, [outline, area.status], api_visibility="private"
     )
 
     def export(topic_text: str, outline_text: str, output: str) -> str:
         return write_markdown("article", to_markdown(topic_text or "Article", [("", output)]))
 
-    _wire_stop_and_export(area, events, [topic, outline, area.output], export)
+    _wire_stop_and_export(area, [*events, outline_event], [topic, outline, area.output], export)
+
+
+FEWSHOT_EXAMPLES = [
+    ["Formal rewrite", "yo, meeting moved to 3, pls tell the others"],
+    ["Product description", "Ceramic coffee mug, 350 ml, dishwasher safe, matte blue"],
+    ["Headline", "The town's only bakery reopened on Saturday after a fire closed it for a year."],
+]
+
+
+def _fewshot_inputs() -> tuple[gr.Dropdown, gr.Textbox, gr.Dataframe, gr.Textbox]:
+    """The few-shot tab's fields: preset, instruction, the examples table and the new input."""
+    instruction_text, rows = preset_rows(DEFAULT_PRESET)
+    with gr.Row():
+        preset = gr.Dropdown(
+            list(PRESETS),
+            value=DEFAULT_PRESET,
+            label="Preset",
+            scale=1,
+            info="Fills the instruction and examples.",
+        )
+        instruction = gr.Textbox(instruction_text, label="Instruction", lines=2, scale=3)
+    table = gr.Dataframe(
+        rows,
+        headers=["Example input", "Example output"],
+        datatype=["str", "str"],
+        type="array",
+        row_count=MAX_EXAMPLES,
+        column_count=2,
+        wrap=True,
+        column_widths=["50%", "50%"],
+        interactive=True,
+        max_height=360,
+        label=f"Examples (up to {MAX_EXAMPLES}; empty rows are ignored)",
+        elem_id="fewshot-table",
+    )
+    new_input = gr.Textbox(
+        label="New input", lines=3, placeholder="The text to apply the pattern to", elem_id="fewshot-input"
+    )
+    return preset, instruction, table, new_input
 
 
 def _fewshot_tab(backend: Backend, settings: list, cap: int) -> None:
     """Few-shot style: a preset or up to 8 example pairs, an instruction and the new input."""
-    instruction_text, rows = preset_rows(DEFAULT_PRESET)
     with gr.Tab("Few-shot style", id="fewshot"):
-        with gr.Row():
-            preset = gr.Dropdown(
-                list(PRESETS),
-                value=DEFAULT_PRESET,
-                label="Preset",
-                scale=1,
-                info="Fills the instruction and the examples.",
-            )
-            instruction = gr.Textbox(instruction_text, label="Instruction", lines=2, scale=3)
-        table = gr.Dataframe(
-            rows,
-            headers=["Example input", "Example output"],
-            datatype=["str", "str"],
-            type="array",
-            row_count=MAX_EXAMPLES,
-            column_count=2,
-            wrap=True,
-            column_widths=["50%", "50%"],
-            interactive=True,
-            max_height=360,
-            label=f"Examples (up to {MAX_EXAMPLES}; empty rows are ignored)",
-            elem_id="fewshot-table",
-        )
-        new_input = gr.Textbox(
-            label="New input",
-            lines=3,
-            placeholder="The text to apply the pattern to",
-            elem_id="fewshot-input",
-        )
+        preset, instruction, table, new_input = _fewshot_inputs()
         area = _output_area("fewshot", "Generate", "Output (editable)")
         gr.Examples(
-            [
-                ["Formal rewrite", "yo, meeting moved to 3, pls tell the others"],
-                ["Product description", "Ceramic coffee mug, 350 ml, dishwasher safe, matte blue"],
-                [
-                    "Headline",
-                    "The town's only bakery reopened on Saturday after a fire closed it for a year.",
-                ],
-            ],
-            [preset, new_input],
-            elem_id="fewshot-examples",
-            api_visibility="private",
+            FEWSHOT_EXAMPLES, [preset, new_input], elem_id="fewshot-examples", api_visibility="private"
         )
     preset.change(_fill_preset, preset, [instruction, table], api_visibility="private")
 
@@ -786,8 +785,8 @@ def _api_stream(
         raise gr.Error(str(error)) from None
 
 
-def _register_api(backend: Backend, cap: int) -> None:
-    """Register the four streaming endpoints; each yields (text so far, status line)."""
+def _story_api(backend: Backend, cap: int) -> Callable[..., Iterator[tuple[str, str]]]:
+    """The `/story` endpoint function."""
 
     def story(
         story: str,
@@ -802,10 +801,19 @@ def _register_api(backend: Backend, cap: int) -> None:
         num_drafts: int = D.num_drafts,
         seed: int = D.seed,
     ) -> tuple[str, str]:  # a generator: gradio reads this annotation as its two streamed outputs
-        """Continue a story. Streams (continuation so far, status line)."""
-        values = (max_new_tokens, temperature, top_k, top_p, repetition_penalty, no_repeat_ngram_size)
-        run = lambda s: story_steps(backend, s, story, memory, style)  # noqa: E731
-        yield from _api_stream(run, (*values, num_drafts, seed), cap)
+        """Continue a story (memory: characters and facts to keep; style: style notes).
+
+        Streams (continuation so far, status line).
+        """
+        values = (max_new_tokens, temperature, top_k, top_p)
+        values += (repetition_penalty, no_repeat_ngram_size, num_drafts, seed)
+        yield from _api_stream(lambda s: story_steps(backend, s, story, memory, style), values, cap)
+
+    return story
+
+
+def _outline_api(backend: Backend, cap: int) -> Callable[..., Iterator[tuple[str, str]]]:
+    """The `/article_outline` endpoint function."""
 
     def article_outline(
         topic: str,
@@ -822,10 +830,17 @@ def _register_api(backend: Backend, cap: int) -> None:
         num_drafts: int = D.num_drafts,
         seed: int = D.seed,
     ) -> tuple[str, str]:
-        """Draft an article outline (one numbered heading per line). Streams (outline so far, status)."""
-        values = (max_new_tokens, temperature, top_k, top_p, repetition_penalty, no_repeat_ngram_size)
-        run = lambda s: outline_steps(backend, s, topic, keywords, audience, tone, length_words)  # noqa: E731
-        yield from _api_stream(run, (*values, num_drafts, seed), cap)
+        """Draft an article outline, one numbered heading per line. Streams (outline so far, status line)."""
+        values = (max_new_tokens, temperature, top_k, top_p)
+        values += (repetition_penalty, no_repeat_ngram_size, num_drafts, seed)
+        brief = (keywords, audience, tone, length_words)
+        yield from _api_stream(lambda s: outline_steps(backend, s, topic, *brief), values, cap)
+
+    return article_outline
+
+
+def _article_api(backend: Backend, cap: int) -> Callable[..., Iterator[tuple[str, str]]]:
+    """The `/article` endpoint function."""
 
     def article(
         topic: str,
@@ -845,12 +860,20 @@ def _register_api(backend: Backend, cap: int) -> None:
     ) -> tuple[str, str]:
         """Write an article section by section from `outline` (drafted first when empty).
 
-        Streams (article so far, status line).
+        Streams (Markdown article so far, status line); max_new_tokens applies to each section.
         """
-        values = (max_new_tokens, temperature, top_k, top_p, repetition_penalty, no_repeat_ngram_size)
+        values = (max_new_tokens, temperature, top_k, top_p)
+        values += (repetition_penalty, no_repeat_ngram_size, num_drafts, seed)
         brief = (keywords, audience, tone, length_words)
-        run = lambda s: _outline_then_article(backend, s, topic, outline, brief)  # noqa: E731
-        yield from _api_stream(run, (*values, num_drafts, seed), cap)
+        yield from _api_stream(
+            lambda s: _outline_then_article(backend, s, topic, outline, brief), values, cap
+        )
+
+    return article
+
+
+def _fewshot_api(backend: Backend, cap: int) -> Callable[..., Iterator[tuple[str, str]]]:
+    """The `/fewshot` endpoint function."""
 
     def fewshot(
         new_input: str,
@@ -869,15 +892,25 @@ def _register_api(backend: Backend, cap: int) -> None:
 
         `examples`: a preset name, JSON `[["in", "out"], ...]`, or "" (the first preset).
         """
-        values = (max_new_tokens, temperature, top_k, top_p, repetition_penalty, no_repeat_ngram_size)
+        values = (max_new_tokens, temperature, top_k, top_p)
+        values += (repetition_penalty, no_repeat_ngram_size, num_drafts, seed)
 
-        def run(s: GenerationSettings) -> Iterator[Progress]:
+        def run(settings: GenerationSettings) -> Iterator[Progress]:
             pairs, instruction_now = examples_from_spec(examples, instruction)
-            return fewshot_steps(backend, s, pairs, new_input, instruction_now)
+            return fewshot_steps(backend, settings, pairs, new_input, instruction_now)
 
-        yield from _api_stream(run, (*values, num_drafts, seed), cap)
+        yield from _api_stream(run, values, cap)
 
-    for function in (story, article_outline, article, fewshot):
+    return fewshot
+
+
+API_FACTORIES = (_story_api, _outline_api, _article_api, _fewshot_api)
+
+
+def _register_api(backend: Backend, cap: int) -> None:
+    """Register the four streaming endpoints, named after their functions; each yields (text, status)."""
+    for factory in API_FACTORIES:
+        function = factory(backend, cap)
         gr.api(function, api_name=function.__name__)
 
 

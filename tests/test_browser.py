@@ -95,6 +95,16 @@ def _wait_for_status(page, tab: str, *needles: str, timeout_s: float = 30) -> st
     raise AssertionError(f"status never showed {needles}: {_status(page, tab)!r}")
 
 
+def _settled_output(page, tab: str, quiet_ms: int = 600) -> str:
+    """The output box's value once it has stopped changing for `quiet_ms` (it may render late)."""
+    value, quiet = _output(page, tab).input_value(), 0
+    while quiet < quiet_ms:
+        page.wait_for_timeout(100)
+        latest = _output(page, tab).input_value()
+        value, quiet = latest, quiet + 100 if latest == value else 0
+    return value
+
+
 def _lengths_while_streaming(page, tab: str, count: int = 3) -> list[int]:
     """Output lengths seen at `count` distinct moments while text arrives."""
     seen: list[int] = []
@@ -164,8 +174,7 @@ def _run_and_wait(page, button: str, needle: str) -> str:
     while time.monotonic() < deadline:
         status = _status(page, "story")
         if status != before and needle in status:
-            page.wait_for_timeout(300)  # the output box may render a tick after the status line
-            return _output(page, "story").input_value()
+            return _settled_output(page, "story")
         page.wait_for_timeout(100)
     raise AssertionError(f"no new status with {needle!r} after {button}: {_status(page, 'story')!r}")
 
@@ -178,8 +187,9 @@ def test_regenerate_with_a_fixed_seed_repeats_the_last_request(page):
     first = _run_and_wait(page, "generate", "seed 3")
     continued = _run_and_wait(page, "continue", "seed 3")
     assert continued.startswith(first) and len(continued) > len(first)
-    assert _run_and_wait(page, "regenerate", "seed 3") == continued  # the Continue again, same seed
     same = "(t) => document.querySelector('#story-output textarea').value === t"
+    _run_and_wait(page, "regenerate", "seed 3")
+    page.wait_for_function(same, arg=continued, timeout=10_000)  # the Continue again, same seed
     page.locator("#story-undo").click()  # back to the text before Regenerate
     page.wait_for_function(same, arg=continued)
     page.locator("#story-undo").click()  # and to the text before Continue
