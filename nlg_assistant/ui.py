@@ -14,6 +14,16 @@ The work is split in three layers:
   `gr.State`, and turn every error into a warning that keeps the user's text;
 * API functions (`_register_api`): typed thin wrappers that turn errors into `gr.Error`.
 
+Every endpoint streams `(text so far, status line)` pairs; its first argument is the main
+text and all others have defaults, including the eight sampling settings (validated and
+capped at `AppConfig.max_new_tokens_cap` on the server)::
+
+    from gradio_client import Client
+    client = Client("http://127.0.0.1:7860/")
+    text, status = client.predict("Once upon a time", api_name="/story")
+    for text, status in client.submit("Urban beekeeping", api_name="/article", max_new_tokens=150):
+        print(text)
+
 No `from __future__ import annotations` here: `gr.api` reads the API functions' annotations
 (the return annotation as a real type) to describe the endpoints.
 """
