@@ -272,7 +272,7 @@ def article_steps(
     settings = dataclasses.replace(settings, num_drafts=1)
     headings = parse_outline(outline or "")
     if not headings:
-        raise PromptError("The outline is empty: click Outline or write one heading per line.")
+        raise PromptError("The outline is empty: click “Draft outline” or write one section heading per line.")
     brief = (keywords, audience, tone, _whole(length_words))
     article = ""
     for index, heading in enumerate(headings):

@@ -91,6 +91,8 @@ def _wait_for_status(page, tab: str, *needles: str, timeout_s: float = 30) -> st
         status = _status(page, tab)
         if any(needle in status for needle in needles):
             return status
+        if status.startswith("⚠") and "⚠" not in needles:
+            raise AssertionError(f"the app reported an error: {status!r}")
         page.wait_for_timeout(100)
     raise AssertionError(f"status never showed {needles}: {_status(page, tab)!r}")
 
