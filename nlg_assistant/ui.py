@@ -64,7 +64,6 @@ CHAT_MARGIN_TOKENS = 32  # room for chat-template tokens around the prompt text
 DEFAULT_PRESET = next(iter(PRESETS))
 USER_ERRORS = (SettingsError, PromptError, GenerationError)
 
-THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate")
 CSS = """
 #app-header h1 { margin-bottom: 0.1em; }
 #app-header p { margin-top: 0; opacity: 0.8; }
@@ -272,9 +271,9 @@ def article_steps(
     settings = dataclasses.replace(settings, num_drafts=1)
     headings = parse_outline(outline or "")
     if not headings:
-        raise PromptError("The outline is empty: click “Draft outline” or write one section heading per line.")
+        raise PromptError("The outline is empty: click “Draft outline” or write one heading per line.")
     brief = (keywords, audience, tone, _whole(length_words))
-    article = ""
+    article, tokens, started = "", 0, time.monotonic()
     for index, heading in enumerate(headings):
         budget = prompt_budget(backend, settings)
         prompt = build_section(topic, outline, index, article, *brief, budget=budget, chat=backend.info.chat)
@@ -282,8 +281,9 @@ def article_steps(
         label = f"Section {index + 1}/{len(headings)} · "
         for progress in stream_progress(backend, prompt, settings, base, label):
             yield progress
-        article = progress.text.rstrip()
-    yield dataclasses.replace(progress, text=article)
+        article, tokens = progress.text.rstrip(), tokens + progress.result.generated_tokens
+    total = f"Article: {len(headings)} sections, {tokens} tokens in {time.monotonic() - started:.1f} s\n"
+    yield dataclasses.replace(progress, text=article, status=total + progress.status)
 
 
 def continue_article_steps(
@@ -442,7 +442,7 @@ def _output_area(tab: str, generate_label: str, output_label: str) -> _Area:
     drafts_picker = gr.Radio(
         [], label="Drafts: pick one for the output box", type="index", visible=False, elem_id=f"{tab}-drafts"
     )
-    status = gr.Markdown("Ready.", elem_classes="status-line", elem_id=f"{tab}-status")
+    status = gr.Markdown("Ready.", elem_classes="status-line", elem_id=f"{tab}-status", line_breaks=True)
     with gr.Row():
         export = gr.Button("Export as Markdown", size="sm", scale=0, min_width=180, elem_id=f"{tab}-export")
         file = gr.File(label="Markdown file", visible=False, height=60, scale=1, elem_id=f"{tab}-file")
@@ -975,7 +975,7 @@ def launch(demo: gr.Blocks, config: AppConfig, block: bool = True) -> str:
         share=config.share,
         show_error=True,
         prevent_thread_lock=True,
-        theme=THEME,
+        theme=gr.themes.Soft(primary_hue="indigo", neutral_hue="slate"),
         css=CSS,
         footer_links=["api", "gradio"],
     )
