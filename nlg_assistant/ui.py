@@ -365,7 +365,7 @@ def _drive(
         return
     drafts = _draft_texts(text, progress.result if progress else None)
     choices = [f"Draft {number}" for number in range(1, len(drafts) + 1)]
-    picker = gr.Radio(choices, value=0 if drafts else None, visible=len(drafts) > 1)
+    picker = gr.Radio(choices, value=choices[0] if choices else None, visible=len(drafts) > 1)
     yield text, progress.status if progress else "Done.", new_history, drafts, picker, request
 
 

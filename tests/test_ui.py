@@ -227,7 +227,7 @@ def test_drive_pushes_undo_history_and_offers_drafts(backend):
     text, status, history, drafts, picker, request = outputs[-1]
     assert history == ["older", "Mine."]
     assert len(drafts) == 2 and drafts[0] == text
-    assert picker.visible is True and picker.choices
+    assert picker.visible is True and picker.value == "Draft 1"
     assert "finish:" in status and request == ui.LastRequest("generate", (), "Mine.")
 
 
