@@ -887,7 +887,7 @@ def _fewshot_api(backend: Backend, cap: int) -> Callable[..., Iterator[tuple[str
 
     def fewshot(
         new_input: str,
-        examples: str = "",
+        examples_json: str = "",
         instruction: str = "",
         max_new_tokens: int = D.max_new_tokens,
         temperature: float = D.temperature,
@@ -900,13 +900,13 @@ def _fewshot_api(backend: Backend, cap: int) -> Callable[..., Iterator[tuple[str
     ) -> tuple[str, str]:
         """Apply the examples' pattern to `new_input`. Streams (output so far, status line).
 
-        `examples`: a preset name, JSON `[["in", "out"], ...]`, or "" (the first preset).
+        `examples_json`: JSON `[["in", "out"], ...]`, a preset name, or "" (the first preset).
         """
         values = (max_new_tokens, temperature, top_k, top_p)
         values += (repetition_penalty, no_repeat_ngram_size, num_drafts, seed)
 
         def run(settings: GenerationSettings) -> Iterator[Progress]:
-            pairs, instruction_now = examples_from_spec(examples, instruction)
+            pairs, instruction_now = examples_from_spec(examples_json, instruction)
             return fewshot_steps(backend, settings, pairs, new_input, instruction_now)
 
         yield from _api_stream(run, values, cap)
