@@ -40,6 +40,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", default=d.backend, help="local (in-process model) or openai (a server)")
     parser.add_argument("--base-url", help="OpenAI-compatible server URL for --backend openai")
     parser.add_argument("--api-key-env", help="environment variable holding the API key for --backend openai")
+    parser.add_argument(
+        "--chat",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="--backend openai: use chat completions (--no-chat: plain completions); default: ask the server",
+    )
+    parser.add_argument(
+        "--request-timeout-s",
+        type=float,
+        default=d.request_timeout_s,
+        help="seconds to wait for the next token before giving up on a request",
+    )
     return parser
 
 
@@ -59,6 +71,8 @@ def _config(args: argparse.Namespace):
         engine=args.engine,
         base_url=args.base_url,
         api_key_env=args.api_key_env,
+        chat=args.chat,
+        request_timeout_s=args.request_timeout_s,
         max_batch_size=args.max_batch_size,
         max_queue=args.max_queue,
     )

@@ -17,12 +17,11 @@ import dataclasses
 import sys
 from typing import TextIO
 
-from .backend import Backend, GenerationError, GenerationResult, Prompt, TokenBudget
+from .backend import Backend, GenerationError, GenerationResult, Prompt, prompt_budget
 from .config import HELP, RANGES, GenerationSettings, SettingsError
 
 TASKS = ("story", "outline", "article", "fewshot")
 EXAMPLE_SEPARATOR = "=>"
-CHAT_MARGIN_TOKENS = 32  # room for chat-template tokens around the prompt text
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 
@@ -88,15 +87,6 @@ def _examples(args: argparse.Namespace) -> tuple[str, list[tuple[str, str]]]:
     return instruction, pairs
 
 
-def _budget(backend: Backend, settings: GenerationSettings) -> TokenBudget:
-    """The prompt budget: the context window minus the tokens to generate and a chat margin."""
-    window = backend.info.context_window
-    return TokenBudget(
-        count=backend.count_tokens,
-        limit=max(window // 4, window - settings.max_new_tokens - CHAT_MARGIN_TOKENS),
-    )
-
-
 def _stream(backend: Backend, prompt: Prompt, settings: GenerationSettings, out: TextIO) -> GenerationResult:
     """Print draft 1 as it streams, then any other drafts; the status line goes to stderr."""
     stream = backend.start(prompt, settings)
@@ -124,7 +114,7 @@ def _run_article(backend: Backend, args: argparse.Namespace, settings: Generatio
     settings = dataclasses.replace(settings, num_drafts=1)
     fields = {"keywords": args.keywords, "audience": args.audience, "tone": args.tone}
     fields["length_words"] = args.length_words
-    budget = _budget(backend, settings)
+    budget = prompt_budget(backend, settings)
     print("Outline:", flush=True)
     outline = _stream(backend, build_outline(args.text, **fields, budget=budget), settings, sys.stdout)
     headings = parse_outline(outline.texts[0])
@@ -147,7 +137,7 @@ def _run_task(backend: Backend, args: argparse.Namespace, settings: GenerationSe
     if args.task == "article":
         _run_article(backend, args, settings)
         return
-    budget = _budget(backend, settings)
+    budget = prompt_budget(backend, settings)
     if args.task == "story":
         prompt = prompts.build_story(args.text, args.memory, args.style, budget=budget)
     elif args.task == "outline":

@@ -23,6 +23,7 @@ from typing import Protocol
 from .config import GenerationSettings
 
 FINISH_REASONS = ("eos", "length", "stopped")
+CHAT_MARGIN_TOKENS = 32  # room for chat-template tokens around the prompt text
 
 
 class GenerationError(RuntimeError):
@@ -138,3 +139,13 @@ class Backend(Protocol):
 
     def start(self, prompt: Prompt, settings: GenerationSettings) -> TextStream:
         """Begin generating; raises `GenerationError` (or `BusyError`) if it cannot start."""
+
+
+def prompt_budget(backend: Backend, settings: GenerationSettings, used: int = 0) -> TokenBudget:
+    """How many prompt tokens fit: the window minus the tokens to write (at least a quarter window).
+
+    `used` tokens are already spoken for (e.g. text appended to the prompt afterwards).
+    """
+    window = backend.info.context_window
+    room = max(window // 4, window - settings.max_new_tokens - CHAT_MARGIN_TOKENS)
+    return TokenBudget(count=backend.count_tokens, limit=max(1, room - used))

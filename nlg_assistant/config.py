@@ -166,5 +166,7 @@ class AppConfig:
             raise ValueError(
                 f"--max-new-tokens-cap must be between 1 and {int(RANGES['max_new_tokens'].high)}"
             )
+        if not self.request_timeout_s > 0:
+            raise ValueError("--request-timeout-s must be more than 0")
         if self.max_batch_size < 1 or self.max_queue < 1:
             raise ValueError("--max-batch-size and --max-queue must be at least 1")

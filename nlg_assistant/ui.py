@@ -40,7 +40,7 @@ from typing import Any
 
 import gradio as gr
 
-from .backend import Backend, BackendInfo, GenerationError, GenerationResult, Prompt, TokenBudget
+from .backend import Backend, BackendInfo, GenerationError, GenerationResult, Prompt, prompt_budget
 from .config import HELP, RANGES, AppConfig, GenerationSettings, SettingsError
 from .prompts import (
     FEWSHOT_STOP,
@@ -60,7 +60,6 @@ SETTING_NAMES: tuple[str, ...] = tuple(RANGES)
 DEFAULTS = GenerationSettings()
 HISTORY_LIMIT = 30  # Undo steps kept per tab and browser session
 STREAM_EVERY_S = 0.05  # coalesce tokens so the browser gets at most ~20 updates a second
-CHAT_MARGIN_TOKENS = 32  # room for chat-template tokens around the prompt text
 DEFAULT_PRESET = next(iter(PRESETS))
 USER_ERRORS = (SettingsError, PromptError, GenerationError)
 
@@ -92,16 +91,6 @@ def settings_from_values(values: Sequence[Any], cap: int) -> GenerationSettings:
     if len(values) != len(SETTING_NAMES):
         raise SettingsError(f"expected {len(SETTING_NAMES)} settings, got {len(values)}")
     return GenerationSettings.from_mapping(dict(zip(SETTING_NAMES, values, strict=True))).capped(cap)
-
-
-def prompt_budget(backend: Backend, settings: GenerationSettings, used: int = 0) -> TokenBudget:
-    """How many prompt tokens fit: the window minus the tokens to write (at least a quarter window).
-
-    `used` tokens are already spoken for (e.g. text appended to the prompt afterwards).
-    """
-    window = backend.info.context_window
-    room = max(window // 4, window - settings.max_new_tokens - CHAT_MARGIN_TOKENS)
-    return TokenBudget(count=backend.count_tokens, limit=max(1, room - used))
 
 
 def push_history(history: Sequence[str] | None, text: str) -> list[str]:
