@@ -36,7 +36,6 @@ on GPU the rounding is ~1e-2, so near-ties, and thus rare divergences, are more 
 from __future__ import annotations
 
 import queue
-import secrets
 import threading
 import time
 from collections import deque
@@ -57,13 +56,21 @@ from .backend import (
     GenerationTimeout,
     Prompt,
 )
-from .config import DEFAULT_MAX_NEW_TOKENS_CAP, RANGES, AppConfig, GenerationSettings
-from .generation import LocalBackend, _DraftDecoder, _eos_ids, _failure_message
+from .config import DEFAULT_MAX_NEW_TOKENS_CAP, AppConfig, GenerationSettings
+from .generation import (
+    DraftDecoder,
+    LocalBackend,
+    PreparedPrompt,
+    build_result,
+    failure_message,
+)
+from .generation import (
+    eos_token_ids as model_eos_ids,
+)
 from .models import LoadedModel
 from .sampling import RowSampler, choose_tokens
 
 BUSY_MESSAGE = "The server is busy, try again in a moment"
-_MAX_SEED = int(RANGES["seed"].high)
 _IDLE_WAIT_S = 1.0  # how long the idle scheduler sleeps before re-checking (it is also woken up)
 
 
@@ -83,11 +90,8 @@ class _Failure:
 class _Request:
     """One `start()` call, shared by the scheduler thread and the caller's stream."""
 
-    ids: list[int]  # prompt token ids, already fitted to the context window
-    settings: GenerationSettings  # capped, fitted, seed resolved
-    decoders: list[_DraftDecoder]  # one per draft: incremental text + stop strings
-    dropped_prompt_tokens: int
-    notices: tuple[str, ...]
+    prepared: PreparedPrompt  # fitted prompt ids, settings (capped, seed resolved), notices
+    decoders: list[DraftDecoder]  # one per draft: incremental text + stop strings
     sink: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)  # Chunk | _End | _Failure
     cancelled: threading.Event = field(default_factory=threading.Event)
     started: float = field(default_factory=time.perf_counter)
@@ -112,20 +116,17 @@ class _Request:
 
     def result(self) -> GenerationResult:
         """Texts and measurements, in the same terms as `generation.LocalBackend`."""
-        ended = self.ended_at or time.perf_counter()
-        generated = sum(decoder.tokens for decoder in self.decoders)
-        elapsed = ended - self.started
-        return GenerationResult(
-            texts=tuple(decoder.text for decoder in self.decoders),
-            finish_reason=self.decoders[0].reason or "stopped",
-            prompt_tokens=len(self.ids),
-            generated_tokens=generated,
-            time_to_first_token_s=(self.first_token_at - self.started) if self.first_token_at else 0.0,
-            tokens_per_s=generated / elapsed if elapsed > 0 else 0.0,
-            seed=self.settings.seed,
-            dropped_prompt_tokens=self.dropped_prompt_tokens,
-            notices=self.notices,
-        )
+        return build_result(self.prepared, self.decoders, self.started, self.first_token_at, self.ended_at)
+
+    @property
+    def ids(self) -> list[int]:
+        """The fitted prompt's token ids."""
+        return self.prepared.ids
+
+    @property
+    def settings(self) -> GenerationSettings:
+        """The request's settings: capped, fitted to the window, seed resolved."""
+        return self.prepared.settings
 
 
 class BatchedStream:
@@ -161,7 +162,7 @@ class BatchedStream:
                     self._failure = item  # iterating again raises again instead of waiting
                     if isinstance(item.error, GenerationError):
                         raise item.error
-                    raise GenerationError(_failure_message(item.error)) from item.error
+                    raise GenerationError(failure_message(item.error)) from item.error
                 yield item
         finally:
             if self.result is None:  # stopped early, timed out or failed: free the rows
@@ -193,7 +194,7 @@ class _Row:
     length: int = 0  # tokens of this row in the cache (= the next position id)
 
     @property
-    def decoder(self) -> _DraftDecoder:
+    def decoder(self) -> DraftDecoder:
         """This draft's incremental text decoder."""
         return self.request.decoders[self.draft]
 
@@ -390,7 +391,7 @@ class BatchedBackend:
         self.max_queue = max_queue
         self.max_new_tokens_cap = max_new_tokens_cap
         self.timeout_s = timeout_s
-        self.eos_ids = set(_eos_ids(loaded) if eos_token_ids is None else eos_token_ids)
+        self.eos_ids = set(model_eos_ids(loaded) if eos_token_ids is None else eos_token_ids)
         # The simple backend's prompt encoding and window fitting, shared so both engines agree
         self._prompts = LocalBackend(loaded, max_new_tokens_cap, timeout_s)
         self._wake = threading.Condition()  # guards _waiting, _thread, _closed
@@ -467,19 +468,11 @@ class BatchedBackend:
                 f"num_drafts is {settings.num_drafts} but this server decodes at most "
                 f"{self.max_batch_size} sequences at once; ask for fewer drafts"
             )
-        # generation.LocalBackend's encoding (chat template or document) and window fitting
-        ids, template_notices = self._prompts._encode(prompt)
-        ids, settings, dropped, notices = self._prompts._fit(ids, settings)
-        if settings.seed == -1 and not settings.greedy:
-            settings = settings.with_seed(secrets.randbelow(_MAX_SEED + 1))
+        # the same encoding (chat template or document) and window fitting as generation.LocalBackend
+        prepared = self._prompts.prepare_prompt(prompt, settings)
         tokenizer = self.loaded.tokenizer
-        return _Request(
-            ids=ids,
-            settings=settings,
-            decoders=[_DraftDecoder(tokenizer, prompt.stop) for _ in range(settings.num_drafts)],
-            dropped_prompt_tokens=dropped,
-            notices=(*prompt.notices, *template_notices, *notices),
-        )
+        drafts = prepared.settings.num_drafts
+        return _Request(prepared, [DraftDecoder(tokenizer, prompt.stop) for _ in range(drafts)])
 
     def _ensure_thread(self) -> None:
         """Start the scheduler thread on first use, or again if it died (caller holds `_wake`)."""
@@ -672,7 +665,7 @@ def static_cache_generate(
     """
     model = loaded.model
     ids = torch.tensor([list(prompt_ids)], device=model.device)  # (1, L)
-    eos = -1 if ignore_eos else sorted(_eos_ids(loaded))  # -1 never matches: exactly max_new_tokens
+    eos = -1 if ignore_eos else sorted(model_eos_ids(loaded))  # -1 never matches: exactly max_new_tokens
     with torch.inference_mode():
         out = model.generate(
             ids,

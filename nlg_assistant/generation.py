@@ -40,7 +40,7 @@ _MAX_PENDING_TOKENS = 6
 _MAX_SEED = int(RANGES["seed"].high)
 
 
-class _DraftDecoder:
+class DraftDecoder:
     """Turns one draft's token ids into text pieces, incrementally and without splitting.
 
     Each step decodes only a short window: the ids since `prefix` (text already known) and
@@ -140,7 +140,7 @@ class _BatchStreamer(BaseStreamer):
     Rows whose draft has ended (eos, stop string) keep getting pad tokens; they are ignored.
     """
 
-    def __init__(self, decoders: list[_DraftDecoder], eos_ids: set[int], sink: queue.Queue) -> None:
+    def __init__(self, decoders: list[DraftDecoder], eos_ids: set[int], sink: queue.Queue) -> None:
         self.decoders = decoders
         self.eos_ids = eos_ids
         self.sink = sink
@@ -201,16 +201,23 @@ class _StopCriterion(StoppingCriteria):
 
 
 @dataclass
+class PreparedPrompt:
+    """A prompt ready to decode: fitted token ids, settings (capped, seed resolved) and notices."""
+
+    ids: list[int]
+    settings: GenerationSettings
+    dropped_prompt_tokens: int
+    notices: tuple[str, ...]
+
+
+@dataclass
 class _Job:
     """Everything one request needs, shared by the worker thread and the caller's stream."""
 
-    input_ids: list[int]
+    prepared: PreparedPrompt
     config: GenerationConfig
-    seed: int
     cancel: threading.Event
     streamer: _BatchStreamer
-    dropped_prompt_tokens: int
-    notices: tuple[str, ...]
     worker: threading.Thread | None = None
 
 
@@ -234,10 +241,17 @@ class LocalStream:
                 item = self._next_item()
                 if isinstance(item, _End):
                     self._join_worker()
-                    self.result = _result_of(self._job)
+                    streamer = self._job.streamer
+                    self.result = build_result(
+                        self._job.prepared,
+                        streamer.decoders,
+                        streamer.started,
+                        streamer.first_token_at,
+                        streamer.ended_at,
+                    )
                     return
                 if isinstance(item, _Failure):
-                    raise GenerationError(_failure_message(item.error)) from item.error
+                    raise GenerationError(failure_message(item.error)) from item.error
                 yield item
         finally:
             if self.result is None:  # the caller stopped early, or an error: free the worker
@@ -264,30 +278,34 @@ class LocalStream:
                     ) from None
 
 
-def _failure_message(error: BaseException) -> str:
+def failure_message(error: BaseException) -> str:
     """A user-facing message for an exception raised inside the worker."""
     if isinstance(error, torch.cuda.OutOfMemoryError):
         return "the GPU ran out of memory; try fewer drafts, fewer tokens or a shorter prompt"
     return f"generation failed: {type(error).__name__}: {error}"
 
 
-def _result_of(job: _Job) -> GenerationResult:
-    """Measurements and texts of a finished job."""
-    streamer = job.streamer
-    ended = streamer.ended_at or time.perf_counter()
-    first = streamer.first_token_at
-    generated = sum(decoder.tokens for decoder in streamer.decoders)
-    elapsed = ended - streamer.started
+def build_result(
+    prepared: PreparedPrompt,
+    decoders: Sequence[DraftDecoder],
+    started: float,
+    first_token_at: float | None,
+    ended_at: float | None,
+) -> GenerationResult:
+    """Texts and measurements of a request (`perf_counter` times), the same for both engines."""
+    ended = ended_at or time.perf_counter()
+    generated = sum(decoder.tokens for decoder in decoders)
+    elapsed = ended - started
     return GenerationResult(
-        texts=tuple(decoder.text for decoder in streamer.decoders),
-        finish_reason=streamer.decoders[0].reason or "stopped",
-        prompt_tokens=len(job.input_ids),
+        texts=tuple(decoder.text for decoder in decoders),
+        finish_reason=decoders[0].reason or "stopped",
+        prompt_tokens=len(prepared.ids),
         generated_tokens=generated,
-        time_to_first_token_s=(first - streamer.started) if first is not None else 0.0,
+        time_to_first_token_s=(first_token_at - started) if first_token_at is not None else 0.0,
         tokens_per_s=generated / elapsed if elapsed > 0 else 0.0,
-        seed=job.seed,
-        dropped_prompt_tokens=job.dropped_prompt_tokens,
-        notices=job.notices,
+        seed=prepared.settings.seed,
+        dropped_prompt_tokens=prepared.dropped_prompt_tokens,
+        notices=prepared.notices,
     )
 
 
@@ -374,27 +392,27 @@ class LocalBackend:
         job.worker.start()
         return LocalStream(job, self.timeout_s)
 
-    def _prepare(self, prompt: Prompt, settings: GenerationSettings) -> _Job:
-        """Encode and fit the prompt, resolve the seed and build the generation config."""
+    def prepare_prompt(self, prompt: Prompt, settings: GenerationSettings) -> PreparedPrompt:
+        """Cap the settings, encode the prompt (chat template or document), fit it, resolve the seed.
+
+        The batched engine prepares its requests here too, so both engines see the same tokens.
+        """
         settings = settings.capped(self.max_new_tokens_cap)
         ids, template_notices = self._encode(prompt)
         ids, settings, dropped, notices = self._fit(ids, settings)
         if settings.seed == -1 and not settings.greedy:
             settings = settings.with_seed(secrets.randbelow(_MAX_SEED + 1))
-        tokenizer, eos_ids = self.loaded.tokenizer, _eos_ids(self.loaded)
+        return PreparedPrompt(ids, settings, dropped, (*prompt.notices, *template_notices, *notices))
+
+    def _prepare(self, prompt: Prompt, settings: GenerationSettings) -> _Job:
+        """The prepared prompt, its generation config and its streamer."""
+        prepared = self.prepare_prompt(prompt, settings)
+        tokenizer, eos_ids = self.loaded.tokenizer, eos_token_ids(self.loaded)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos_ids, default=None)
         defaults = self.loaded.model.generation_config
-        config = build_generation_config(settings, sorted(eos_ids), pad_id, defaults)
-        decoders = [_DraftDecoder(tokenizer, prompt.stop) for _ in range(settings.num_drafts)]
-        return _Job(
-            input_ids=ids,
-            config=config,
-            seed=settings.seed,
-            cancel=threading.Event(),
-            streamer=_BatchStreamer(decoders, eos_ids, queue.Queue()),
-            dropped_prompt_tokens=dropped,
-            notices=(*prompt.notices, *template_notices, *notices),
-        )
+        config = build_generation_config(prepared.settings, sorted(eos_ids), pad_id, defaults)
+        decoders = [DraftDecoder(tokenizer, prompt.stop) for _ in range(prepared.settings.num_drafts)]
+        return _Job(prepared, config, threading.Event(), _BatchStreamer(decoders, eos_ids, queue.Queue()))
 
     def _fit(
         self, ids: list[int], settings: GenerationSettings
@@ -463,9 +481,9 @@ class LocalBackend:
     def _generate(self, job: _Job) -> None:
         """Seed the RNGs and call `model.generate`, which feeds the streamer."""
         model = self.loaded.model
-        input_ids = torch.tensor([job.input_ids], dtype=torch.long, device=model.device)
-        if job.seed >= 0:
-            torch.manual_seed(job.seed)  # seeds the CPU and every CUDA generator
+        input_ids = torch.tensor([job.prepared.ids], dtype=torch.long, device=model.device)
+        if job.prepared.settings.seed >= 0:
+            torch.manual_seed(job.prepared.settings.seed)  # seeds the CPU and every CUDA generator
         with torch.inference_mode():
             model.generate(
                 input_ids=input_ids,
@@ -486,7 +504,7 @@ def _trim_left(ids: list[int], limit: int, bos_id: int | None) -> tuple[list[int
     return ids[dropped:], dropped
 
 
-def _eos_ids(loaded: LoadedModel) -> set[int]:
+def eos_token_ids(loaded: LoadedModel) -> set[int]:
     """End-of-sequence ids from the tokenizer and the model's generation config (chat models list several)."""
     ids: set[int] = set()
     configured = getattr(loaded.model.generation_config, "eos_token_id", None)
@@ -497,5 +515,3 @@ def _eos_ids(loaded: LoadedModel) -> set[int]:
     if loaded.tokenizer.eos_token_id is not None:
         ids.add(loaded.tokenizer.eos_token_id)
     return ids
-
-

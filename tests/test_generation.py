@@ -15,9 +15,9 @@ from transformers import LlamaForCausalLM
 from nlg_assistant.backend import Chunk, GenerationError, GenerationTimeout, Prompt
 from nlg_assistant.config import GenerationSettings
 from nlg_assistant.generation import (
+    DraftDecoder,
     LocalBackend,
     _BatchStreamer,
-    _DraftDecoder,
     _End,
     build_generation_config,
 )
@@ -274,7 +274,7 @@ def test_multibyte_and_control_text_round_trips_through_the_streamer(loaded, sty
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     assert len(ids) > len(text) / 2  # these characters take several (byte) tokens each
     sink: queue.Queue = queue.Queue()
-    streamer = _BatchStreamer([_DraftDecoder(tokenizer, ())], {tokenizer.eos_token_id}, sink)
+    streamer = _BatchStreamer([DraftDecoder(tokenizer, ())], {tokenizer.eos_token_id}, sink)
     streamer.put(torch.tensor([[1, 2, 3]]))  # the prompt comes first
     for token_id in ids:
         streamer.put(torch.tensor([token_id]))
@@ -288,7 +288,7 @@ def test_multibyte_and_control_text_round_trips_through_the_streamer(loaded, sty
 
 def test_stop_string_prefix_is_held_back_until_resolved(loaded) -> None:
     tokenizer = loaded.tokenizer
-    decoder = _DraftDecoder(tokenizer, ("\n###",))
+    decoder = DraftDecoder(tokenizer, ("\n###",))
     ids = tokenizer("story\n## more\n### Input", add_special_tokens=False)["input_ids"]
     pieces = [decoder.add(i) for i in ids]
     pieces.append(decoder.finish("length"))
@@ -301,7 +301,7 @@ def test_streamer_ends_a_draft_at_eos_and_ignores_its_padding(loaded) -> None:
     eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
     a, b = tokenizer("fox", add_special_tokens=False)["input_ids"][:1] * 2
     sink: queue.Queue = queue.Queue()
-    decoders = [_DraftDecoder(tokenizer, ()) for _ in range(2)]
+    decoders = [DraftDecoder(tokenizer, ()) for _ in range(2)]
     streamer = _BatchStreamer(decoders, {eos}, sink)
     streamer.put(torch.tensor([[1, 2], [1, 2]]))  # the prompt, once per draft
     for step in ([a, a], [b, eos], [a, pad], [b, pad]):  # generate pads rows that ended
