@@ -320,8 +320,8 @@ def _speed_section(n: dict) -> str:
         f"`bench/house_model_speed.py`: {sp['tokens_per_s']:.1f} tokens/s at batch 1 with `model.generate` "
         f"({sp['threads']} CPU threads, {sp['new_tokens']} new tokens, sampling, median of "
         f"{len(sp['runs'])}) = "
-        f"{sp['ratio_to_target']:.2f}x the {sp['target']:.0f} tok/s target, measured while other jobs shared "
-        "the CPU.\n"
+        f"{sp['ratio_to_target']:.2f}x the {sp['target']:.0f} tok/s target. The figure depends on what else "
+        "runs on the two cores at the time.\n"
     )
 
 
