@@ -122,9 +122,7 @@ def _checked(name: str, value: Any, rng: Range) -> int | float:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise SettingsError(
-            f"{name} must be a number between {rng.describe()} (got {value!r})"
-        ) from None
+        raise SettingsError(f"{name} must be a number between {rng.describe()} (got {value!r})") from None
     if math.isnan(number) or not rng.low <= number <= rng.high:
         raise SettingsError(f"{name} must be between {rng.describe()} (got {value!r})")
     if rng.integer:

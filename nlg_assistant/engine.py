@@ -472,7 +472,7 @@ class BatchedBackend:
         prepared = self._prompts.prepare_prompt(prompt, settings)
         tokenizer = self.loaded.tokenizer
         drafts = prepared.settings.num_drafts
-        return _Request(prepared, [DraftDecoder(tokenizer, prompt.stop) for _ in range(drafts)])
+        return _Request(prepared, [DraftDecoder(tokenizer, prompt.stop, prepared.ids) for _ in range(drafts)])
 
     def _ensure_thread(self) -> None:
         """Start the scheduler thread on first use, or again if it died (caller holds `_wake`)."""

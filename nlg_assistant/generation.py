@@ -46,15 +46,19 @@ class DraftDecoder:
     Each step decodes only a short window: the ids since `prefix` (text already known) and
     the ids since `read` (new). Text ending in U+FFFD waits for the bytes that complete it,
     and text that might be the start of a stop string waits until it is known not to be.
+
+    `context` is the prompt's ids (only the last one is kept). Sentencepiece-style decoders
+    drop the leading space of whichever token comes first, so without that context the first
+    word would be glued to the prompt ("there was" + "a" -> "there wasa").
     """
 
-    def __init__(self, tokenizer: Any, stops: Sequence[str]) -> None:
+    def __init__(self, tokenizer: Any, stops: Sequence[str], context: Sequence[int] = ()) -> None:
         self.tokenizer = tokenizer
         self.stops = tuple(s for s in stops if s)
         self.longest_stop = max((len(s) for s in self.stops), default=0)
-        self.ids: list[int] = []
+        self.ids: list[int] = list(context[-1:])
         self.prefix = 0  # ids[prefix:read] are decoded already; they give context for the next piece
-        self.read = 0
+        self.read = len(self.ids)
         self.text = ""  # the draft's text so far (cut at a stop string)
         self.sent = 0  # how many characters of `text` were handed out
         self.tokens = 0  # tokens the model produced for this draft, the ending one included
@@ -411,7 +415,8 @@ class LocalBackend:
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos_ids, default=None)
         defaults = self.loaded.model.generation_config
         config = build_generation_config(prepared.settings, sorted(eos_ids), pad_id, defaults)
-        decoders = [DraftDecoder(tokenizer, prompt.stop) for _ in range(prepared.settings.num_drafts)]
+        drafts = prepared.settings.num_drafts
+        decoders = [DraftDecoder(tokenizer, prompt.stop, prepared.ids) for _ in range(drafts)]
         return _Job(prepared, config, threading.Event(), _BatchStreamer(decoders, eos_ids, queue.Queue()))
 
     def _fit(

@@ -159,9 +159,7 @@ def _display_name(spec: str, source: Path | None) -> str:
 
 def _context_window(config: Any, tokenizer: Any) -> int:
     """The most tokens (prompt + output) the model handles, from its config and tokenizer."""
-    candidates = [
-        getattr(config, name, None) for name in ("max_position_embeddings", "n_positions", "n_ctx")
-    ]
+    candidates = [getattr(config, name, None) for name in ("max_position_embeddings", "n_positions", "n_ctx")]
     candidates.append(getattr(tokenizer, "model_max_length", None))
     sane = [int(c) for c in candidates if isinstance(c, int) and 0 < c < _SANE_MAX_LENGTH]
     return min(sane) if sane else FALLBACK_CONTEXT_WINDOW

@@ -247,9 +247,7 @@ def _story_header(memory: str, style: str) -> str:
 
 def _story_forms(story: str, memory: str, style: str) -> tuple[str, Messages]:
     """Document and chat forms of a story continuation with the given (possibly trimmed) story."""
-    notes = "".join(
-        f"\n\n{label}:\n{text}" for label, text in (("Memory", memory), ("Style", style)) if text
-    )
+    notes = "".join(f"\n\n{label}:\n{text}" for label, text in (("Memory", memory), ("Style", style)) if text)
     messages = _messages(_STORY_SYSTEM + notes, ("user", f"Continue this story:\n\n{story}"))
     return _story_header(memory, style) + story, messages
 
@@ -413,9 +411,7 @@ def build_section(
         raise PromptError("The outline is empty: write or generate at least one section heading.")
     index = _whole_number(section_index, "The section number")
     if not 0 <= index < len(headings):
-        raise PromptError(
-            f"There is no section {index + 1}: the outline has {len(headings)} section(s)."
-        )
+        raise PromptError(f"There is no section {index + 1}: the outline has {len(headings)} section(s).")
 
     def render(part: str) -> tuple[str, Messages]:
         return _section_forms(brief, headings, index, part)

@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from tiny import full_greedy_text
 
 from nlg_assistant.backend import BusyError, GenerationError, GenerationTimeout, Prompt
 from nlg_assistant.config import AppConfig, GenerationSettings
@@ -391,3 +392,15 @@ def test_static_cache_path_matches_greedy(loaded):
     finally:
         no_eos.close()
     assert text == loaded.tokenizer.decode(new_ids, skip_special_tokens=True)
+
+
+def test_shipped_model_stream_joins_the_prompt_with_a_space(shipped_loaded):
+    """The house model's sentencepiece tokenizer: the first streamed word keeps its leading space."""
+    document = "Once upon a time there was"
+    backend = BatchedBackend(shipped_loaded, max_batch_size=4, max_queue=4, timeout_s=60)
+    try:
+        streamed = run(backend, document, GREEDY).result.texts[0]
+    finally:
+        backend.close()
+    assert streamed.startswith(" ")
+    assert document + streamed == full_greedy_text(shipped_loaded, document, GREEDY.max_new_tokens)

@@ -10,6 +10,7 @@ import time
 
 import pytest
 import torch
+from tiny import full_greedy_text
 from transformers import LlamaForCausalLM
 
 from nlg_assistant.backend import Chunk, GenerationError, GenerationTimeout, Prompt
@@ -257,6 +258,25 @@ def sentencepiece_style_tokenizer():
         [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
     )
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+
+
+def test_first_word_keeps_its_space_after_the_prompt() -> None:
+    """Sentencepiece decoders strip the first token's leading space; the prompt's last id prevents it."""
+    tokenizer = sentencepiece_style_tokenizer()
+    prompt_ids = tokenizer("the", add_special_tokens=True)["input_ids"]
+    new_ids = tokenizer("the fox and ox", add_special_tokens=True)["input_ids"][len(prompt_ids) :]
+    decoder = DraftDecoder(tokenizer, (), prompt_ids)
+    streamed = "".join(decoder.add(i) for i in new_ids) + decoder.finish("length")
+    assert streamed == " fox and ox"
+    assert DraftDecoder(tokenizer, ()).add(new_ids[0]) == "fox"  # no prompt: nothing to separate from
+
+
+def test_shipped_model_stream_joins_the_prompt_with_a_space(shipped_loaded) -> None:
+    document = "Once upon a time there was"
+    stream = LocalBackend(shipped_loaded).start(Prompt(document=document), GREEDY)
+    streamed = "".join(collect(stream).values())
+    assert streamed.startswith(" ")
+    assert document + streamed == full_greedy_text(shipped_loaded, document, GREEDY.max_new_tokens)
 
 
 ROUND_TRIP_TEXTS = [

@@ -231,8 +231,14 @@ def test_parse_outline_variants(text: str, expected: list[str]) -> None:
 
 
 def test_section_prompt_both_forms() -> None:
-    p = build_section("Urban beekeeping", OUTLINE, 1, written="## Why cities need bees\n\nBees help.",
-                      tone="friendly", length_words=600)
+    p = build_section(
+        "Urban beekeeping",
+        OUTLINE,
+        1,
+        written="## Why cities need bees\n\nBees help.",
+        tone="friendly",
+        length_words=600,
+    )
     assert p.document.endswith("Bees help.\n\n## Choosing a hive\n")
     assert "1. Why cities need bees\n2. Choosing a hive\n3. The first harvest" in p.document
     user = p.messages[1]["content"]

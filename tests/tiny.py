@@ -72,3 +72,20 @@ def make_tiny_model(folder: Path, *, chat: bool = False, seed: int = 0, window: 
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def full_greedy_text(loaded, document: str, max_new_tokens: int) -> str:
+    """Prompt and greedy continuation decoded together, the way a reader sees them joined."""
+    import torch
+
+    ids = loaded.tokenizer(document, return_tensors="pt")["input_ids"]
+    with torch.inference_mode():
+        out = loaded.model.generate(
+            ids,
+            attention_mask=torch.ones_like(ids),
+            do_sample=False,
+            max_new_tokens=max_new_tokens,
+            repetition_penalty=1.0,
+            pad_token_id=loaded.tokenizer.pad_token_id,
+        )
+    return loaded.tokenizer.decode(out[0], skip_special_tokens=True, clean_up_tokenization_spaces=False)
