@@ -10,7 +10,7 @@ import time
 
 import pytest
 import torch
-from tiny import full_greedy_text
+from tiny import full_greedy_text, greedy_ids
 from transformers import LlamaForCausalLM
 
 from nlg_assistant.backend import Chunk, GenerationError, GenerationTimeout, Prompt
@@ -54,16 +54,7 @@ def collect(stream) -> dict[int, str]:
 
 def reference_greedy(loaded, ids: list[int], max_new_tokens: int) -> tuple[str, int]:
     """Plain `model.generate` greedy output (text, new token count) for the same prompt ids."""
-    input_ids = torch.tensor([ids])
-    with torch.inference_mode():
-        out = loaded.model.generate(
-            input_ids,
-            attention_mask=torch.ones_like(input_ids),
-            do_sample=False,
-            max_new_tokens=max_new_tokens,
-            pad_token_id=loaded.tokenizer.pad_token_id,
-        )
-    new = out[0, len(ids) :].tolist()
+    new = greedy_ids(loaded, ids, max_new_tokens)[len(ids) :]
     text = loaded.tokenizer.decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False)
     return text, len(new)
 

@@ -74,18 +74,24 @@ def make_tiny_model(folder: Path, *, chat: bool = False, seed: int = 0, window: 
     return folder
 
 
-def full_greedy_text(loaded, document: str, max_new_tokens: int) -> str:
-    """Prompt and greedy continuation decoded together, the way a reader sees them joined."""
+def greedy_ids(loaded, ids: list[int], max_new_tokens: int) -> list[int]:
+    """Plain `model.generate` greedy output ids (prompt included): the reference for our streams."""
     import torch
 
-    ids = loaded.tokenizer(document, return_tensors="pt")["input_ids"]
+    input_ids = torch.tensor([ids])
     with torch.inference_mode():
         out = loaded.model.generate(
-            ids,
-            attention_mask=torch.ones_like(ids),
+            input_ids,
+            attention_mask=torch.ones_like(input_ids),
             do_sample=False,
             max_new_tokens=max_new_tokens,
             repetition_penalty=1.0,
             pad_token_id=loaded.tokenizer.pad_token_id,
         )
-    return loaded.tokenizer.decode(out[0], skip_special_tokens=True, clean_up_tokenization_spaces=False)
+    return out[0].tolist()
+
+
+def full_greedy_text(loaded, document: str, max_new_tokens: int) -> str:
+    """Prompt and greedy continuation decoded together, the way a reader sees them joined."""
+    ids = greedy_ids(loaded, loaded.tokenizer(document)["input_ids"], max_new_tokens)
+    return loaded.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
