@@ -168,6 +168,9 @@ def test_shipped_model_loads_and_generates():
     out = model.generate(**ids, max_new_tokens=12, min_new_tokens=12, pad_token_id=tok.pad_token_id)
     assert out.shape[1] == ids["input_ids"].shape[1] + 12
     assert sum(f.stat().st_size for f in SHIPPED.rglob("*") if f.is_file()) <= 50 * 2**20
+    # the app fills the declared window; this model writes poorly past twice its trained length
+    trained = json.loads((SHIPPED / "eval_slice.json").read_text())["seq_len"]
+    assert model.config.max_position_embeddings <= 2 * trained
 
 
 @pytest.mark.skipif(not (SHIPPED / "eval_slice.json").exists(), reason="no shipped model folder")

@@ -206,6 +206,7 @@ def _config_section(n: dict) -> str:
         ["vocabulary", c["vocab_size"]],
         ["tied embeddings", c.get("tie_word_embeddings")],
         ["trained context", ship["settings"]["seq_len"] or 256],
+        ["context window (config)", c["max_position_embeddings"]],
         ["weights", f"fp32 safetensors, folder {n['folder_bytes'] / 2**20:.1f} MiB"],
     ]
     return "## Model\n\n" + _table(["", ""], rows) + "\n"
