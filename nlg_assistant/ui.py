@@ -968,8 +968,11 @@ def launch(demo: gr.Blocks, config: AppConfig, block: bool = True) -> str:
         theme=gr.themes.Soft(primary_hue="indigo", neutral_hue="slate"),
         css=CSS,
         footer_links=["api", "gradio"],
+        quiet=not config.share,  # gradio's own hint names launch(share=True), not our --share flag
     )
     url = demo.local_url or f"http://{config.host}:{config.port}/"
+    if not config.share:
+        print(f"* Running on {url} (python app.py --share also opens a public link)", flush=True)
     if config.share and not demo.share_url:
         print(
             "--share: no public share link could be created (this machine cannot reach gradio's "

@@ -51,6 +51,15 @@ def _generated_tokens(status: str) -> int:
     return int(re.match(r"(?:.*· )?(\d+) tokens", status.splitlines()[0]).group(1))
 
 
+def test_startup_prints_the_url_and_our_share_flag(server):
+    deadline = time.monotonic() + 10  # printed right after launch(), maybe after the first request
+    while "Running on" not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert f"Running on {server.url}" in server.log()
+    assert "--share also opens a public link" in server.log()
+    assert "share=True" not in server.log()  # gradio's hint names its API, not our flag
+
+
 def test_api_lists_the_four_endpoints_with_defaults(client):
     endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     assert {"/story", "/article_outline", "/article", "/fewshot"} <= set(endpoints)
