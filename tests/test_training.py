@@ -195,3 +195,15 @@ def test_eval_reproduces_the_cards_slice_perplexity():
     )
     assert res["tokens"] == expected["tokens"]
     assert res["ppl"] == pytest.approx(expected["ppl"], rel=0.01)
+
+
+def test_gpu_preset_fits_the_shipping_budget():
+    """The preset `gpu_train.sh` trains must still ship: at most 50 MB in bf16."""
+    from transformers import AutoTokenizer
+
+    from nlg_assistant.training import modeling
+
+    tok = AutoTokenizer.from_pretrained(SHIPPED)  # the same 8k vocabulary the GPU run uses
+    config = modeling.llama_config(modeling.PRESETS["gpu"], tok)
+    params = sum(p.numel() for p in modeling.build_model(config, 0).parameters())
+    assert params * 2 <= 50 * 2**20
