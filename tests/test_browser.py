@@ -1,8 +1,12 @@
 """The real app in headless Chromium (Playwright), on a tiny model with a long context window.
 
-Also saves the README screenshots to assets/screenshots/{story,article,fewshot}.png. They show
-the tiny model by default; set NLG_SCREENSHOT_MODEL to a model folder (e.g. the house model
-assets/models/storyteller) to take them with that model, with generated text in each tab.
+Also photographs each tab. With NLG_SCREENSHOT_MODEL set to a model folder, it takes the README
+screenshots with that model, text generated in each tab, into assets/screenshots/:
+
+    NLG_SCREENSHOT_MODEL=assets/models/storyteller python -m pytest tests/test_browser.py -k screenshots
+
+Without it, the tiny test model is photographed into a temporary folder, so that running the
+tests never rewrites the committed screenshots.
 """
 
 from __future__ import annotations
@@ -265,7 +269,8 @@ def _fill_and_maybe_generate(page, tab: str, generate: bool) -> None:
 
 def test_screenshots_of_each_tab(browser, server, request, tmp_path_factory):
     app, generate = _screenshot_server(request, server, tmp_path_factory)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    folder = SCREENSHOTS if generate else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
@@ -274,7 +279,7 @@ def test_screenshots_of_each_tab(browser, server, request, tmp_path_factory):
         if name:
             page.get_by_role("tab", name=name).click()
         _fill_and_maybe_generate(page, tab, generate)
-        path = SCREENSHOTS / f"{tab}.png"
+        path = folder / f"{tab}.png"
         page.screenshot(path=str(path))
         assert path.stat().st_size > 10_000
     context.close()
