@@ -582,6 +582,18 @@ def _header(info: BackendInfo) -> None:
     )
 
 
+def _base_model_hint(info: BackendInfo, tab: str) -> None:
+    """On a base model, say where the article and few-shot tabs work better (instruct models)."""
+    if info.chat:
+        return
+    gr.Markdown(
+        f"**Tip:** {info.model_name} is a base model: it continues text rather than following "
+        "instructions, so outlines and rewrites may wander. An instruct model does this well, e.g. "
+        "`python app.py --model Qwen/Qwen2.5-0.5B-Instruct`.",
+        elem_id=f"{tab}-base-hint",
+    )
+
+
 STORY_EXAMPLES = [
     ["Once upon a time there was a little fox who lived in the woods.", "Pip, a curious young fox.", "Warm"],
     ["The princess walked to the castle and opened the old wooden door.", "", "Suspenseful, short sentences"],
@@ -678,6 +690,7 @@ def _outline_handler(backend: Backend, cap: int) -> Callable[..., Iterator[tuple
 def _article_tab(backend: Backend, settings: list, cap: int) -> None:
     """Topic to article: fields, an editable outline, then the article written section by section."""
     with gr.Tab("Topic → Article", id="article"):
+        _base_model_hint(backend.info, "article")
         topic, brief, outline, outline_button = _article_inputs()
         area = _output_area("article", "Write article", "Article (editable Markdown)")
         gr.Examples(ARTICLE_EXAMPLES, [topic, *brief], elem_id="article-examples", api_visibility="private")
@@ -741,6 +754,7 @@ def _fewshot_inputs() -> tuple[gr.Dropdown, gr.Textbox, gr.Dataframe, gr.Textbox
 def _fewshot_tab(backend: Backend, settings: list, cap: int) -> None:
     """Few-shot style: a preset or up to 8 example pairs, an instruction and the new input."""
     with gr.Tab("Few-shot style", id="fewshot"):
+        _base_model_hint(backend.info, "fewshot")
         preset, instruction, table, new_input = _fewshot_inputs()
         area = _output_area("fewshot", "Generate", "Output (editable)")
         gr.Examples(

@@ -260,6 +260,20 @@ def test_build_ui_registers_the_api(backend):
     assert names == {"story", "article_outline", "article", "fewshot"}
 
 
+def _elem_ids(demo) -> set[str]:
+    return {block.elem_id for block in demo.blocks.values() if getattr(block, "elem_id", None)}
+
+
+def test_base_model_hint_only_on_base_models(backend, tiny_chat_model_dir):
+    from nlg_assistant.generation import LocalBackend
+    from nlg_assistant.models import load_model
+
+    config = AppConfig(engine="simple", max_new_tokens_cap=64)
+    assert {"article-base-hint", "fewshot-base-hint"} <= _elem_ids(ui.build_ui(backend, config))
+    chat = LocalBackend(load_model(str(tiny_chat_model_dir), "cpu"), 64, timeout_s=60)
+    assert not {"article-base-hint", "fewshot-base-hint"} & _elem_ids(ui.build_ui(chat, config))
+
+
 def test_drive_keeps_partial_text_after_an_unexpected_failure():
     def run(settings):
         yield ui.Progress("Mine. and more", "Writing…")
