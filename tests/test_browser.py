@@ -80,6 +80,23 @@ def _set_setting(page, label: str, value: int) -> None:
     box.press("Enter")
 
 
+def _set_seed(page, value: int) -> None:
+    """Open the folded part of the settings panel and type a seed.
+
+    The accordion mounts its contents when first opened; typing before that settles can be
+    lost, so wait for the box, type, commit with Enter and check the value stayed.
+    """
+    page.get_by_text("More settings").click()
+    box = page.get_by_label("Seed")
+    box.wait_for(state="visible")
+    page.wait_for_timeout(300)
+    box.fill(str(value))
+    box.press("Enter")
+    page.wait_for_function(
+        "(v) => document.querySelector('input[aria-label=\"Seed\"]')?.value === v", arg=str(value)
+    )
+
+
 def _output(page, tab: str):
     return page.locator(f"#{tab}-output textarea")
 
@@ -127,8 +144,7 @@ def test_story_streams_stops_and_undoes(page):
     page.locator("#story-text textarea").fill("Once upon a time there was a little fox")
     _output(page, "story").fill("My own draft.")
     _set_setting(page, "Max new tokens", 1024)
-    page.get_by_text("More settings").click()  # the seed sits in the folded part of the panel
-    page.get_by_label("Seed").fill(str(LONG_SEED))
+    _set_seed(page, LONG_SEED)
     page.locator("#story-generate").click()
     grew = _lengths_while_streaming(page, "story", count=2)
     assert len(grew) == 2, grew  # the text grew while streaming
@@ -188,8 +204,7 @@ def _run_and_wait(page, button: str, needle: str) -> str:
 def test_regenerate_with_a_fixed_seed_repeats_the_last_request(page):
     page.locator("#story-text textarea").fill("Once upon a time")
     _set_setting(page, "Max new tokens", 10)
-    page.get_by_text("More settings").click()
-    page.get_by_label("Seed").fill("3")
+    _set_seed(page, 3)
     first = _run_and_wait(page, "generate", "seed 3")
     continued = _run_and_wait(page, "continue", "seed 3")
     assert continued.startswith(first) and len(continued) > len(first)
