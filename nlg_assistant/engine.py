@@ -470,9 +470,7 @@ class BatchedBackend:
             )
         # the same encoding (chat template or document) and window fitting as generation.LocalBackend
         prepared = self._prompts.prepare_prompt(prompt, settings)
-        tokenizer = self.loaded.tokenizer
-        drafts = prepared.settings.num_drafts
-        return _Request(prepared, [DraftDecoder(tokenizer, prompt.stop, prepared.ids) for _ in range(drafts)])
+        return _Request(prepared, prepared.draft_decoders(self.loaded.tokenizer, prompt.stop))
 
     def _ensure_thread(self) -> None:
         """Start the scheduler thread on first use, or again if it died (caller holds `_wake`)."""

@@ -213,6 +213,10 @@ class PreparedPrompt:
     dropped_prompt_tokens: int
     notices: tuple[str, ...]
 
+    def draft_decoders(self, tokenizer: Any, stops: Sequence[str]) -> list[DraftDecoder]:
+        """One text decoder per draft, each given the prompt as context (see `DraftDecoder`)."""
+        return [DraftDecoder(tokenizer, stops, self.ids) for _ in range(self.settings.num_drafts)]
+
 
 @dataclass
 class _Job:
@@ -415,8 +419,7 @@ class LocalBackend:
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos_ids, default=None)
         defaults = self.loaded.model.generation_config
         config = build_generation_config(prepared.settings, sorted(eos_ids), pad_id, defaults)
-        drafts = prepared.settings.num_drafts
-        decoders = [DraftDecoder(tokenizer, prompt.stop, prepared.ids) for _ in range(drafts)]
+        decoders = prepared.draft_decoders(tokenizer, prompt.stop)
         return _Job(prepared, config, threading.Event(), _BatchStreamer(decoders, eos_ids, queue.Queue()))
 
     def _fit(
