@@ -21,7 +21,7 @@ PRESETS = {
     "student": ModelShape(192, 4, 6, 512, 256),
     "teacher": ModelShape(256, 6, 8, 688, 256),
     "teacher-l": ModelShape(320, 6, 10, 864, 256),
-    # for a lent GPU: ~17 M parameters, 35 MB in bf16 (under the 50 MB asset budget), 512-token context
+    # for a lent GPU: 17.3 M parameters, 33 MiB in bf16 (under the 50 MB asset budget), 512-token context
     "gpu": ModelShape(384, 8, 6, 1024, 512),
 }
 
