@@ -1,15 +1,17 @@
 """Serving benchmark: the real app, N concurrent `gradio_client` streams, batched engine vs simple.
 
 It starts `python app.py --model M --engine E --port P` for both engines side by side, waits
-until they answer, warms them up, then for N = 1, 4, 8, 16 (one engine after the other, so
-both meet the same background load) submits N `/story` calls at once (each
-asking for the same number of new tokens, greedy by default, so both engines write the same
-tokens) and records, per stream, the time to the first non-empty text and to the end, and the
-generated token count from the final status line. It prints one markdown table:
-aggregate tokens/s, median per-stream tokens/s, TTFT p50/p95 and ours/baseline ratios.
+until they answer and warms them up. Then for N = 1, 4, 8, 16 it submits N `/story` calls at
+once (a round), each asking for the same number of new tokens (by default the app's own
+default, 200; greedy, so both engines write the same tokens). Rounds alternate between the
+two apps (ours, baseline, baseline, ours, ...), at least `--rounds` each, so a slow spell of
+a shared machine hits both. Per stream it records the time to the first non-empty text and to
+the end, and the token count from the final status line. It prints one markdown table:
+aggregate tokens/s, the ours/baseline ratio (overall and the lowest and highest of one round
+against the baseline round beside it), median per-stream tokens/s, TTFT p50/p95, CPU use.
 
     python bench/serve.py                          # house model, or a random stand-in of its shape
-    python bench/serve.py --model path --tokens 64 --streams 1,4,8,16 --threads 2
+    python bench/serve.py --model path --tokens 64 --streams 1,4,8,16 --threads 2 --rounds 5
 
 Not a test: it takes a few minutes. Targets on 2 cores: at N=8 aggregate >= 4x the simple
 engine, TTFT p95 < 1 s.
@@ -27,12 +29,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stream_overhead import ensure_model  # noqa: E402  (bench/ is not a package)
+
+sys.path.insert(0, str(REPO))
+from nlg_assistant.config import GenerationSettings  # noqa: E402  (pure Python: no torch here)
+
+APP_DEFAULT_TOKENS = GenerationSettings().max_new_tokens  # a story request as the app sends it
 
 OPENINGS = [
     "Once upon a time, in a small village at the edge of a great forest, there lived a girl who",
@@ -53,6 +60,15 @@ class StreamTiming:
     first_text_s: float
     total_s: float
     tokens: int
+
+
+@dataclass
+class App:
+    """A running app under test and a connected client."""
+
+    engine: str
+    process: subprocess.Popen
+    client: object
 
 
 def free_port() -> int:
@@ -136,49 +152,72 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def measure(
-    client, pid: int, streams: int, tokens: int, temperature: float, min_samples: int
-) -> dict[str, float]:
-    """Rounds of `streams` concurrent calls until `min_samples` streams ran; summary numbers.
+@dataclass
+class Tally:
+    """One engine's rounds at one stream count, added up."""
 
-    `cpu_ms_per_token` is the app's CPU time per generated token: unlike tokens/s it does not
-    depend on what else the machine is running. `client_cores` is the CPU this process (the
-    gradio_client streams) used per wall second: on a small machine it competes with the app.
+    samples: list[StreamTiming] = field(default_factory=list)
+    tokens: int = 0
+    wall_s: float = 0.0
+    app_cpu_s: float = 0.0
+    client_cpu_s: float = 0.0
+    round_rates: list[float] = field(default_factory=list)  # aggregate tok/s of each round
+
+    def run_round(self, app: App, streams: int, args) -> None:
+        """One round of `streams` concurrent calls to `app`, added to the tally."""
+        cpu_before, client_before = cpu_seconds(app.process.pid), time.process_time()
+        timings, wall = run_round(app.client, streams, args.tokens, args.temperature)
+        tokens = sum(t.tokens for t in timings)
+        self.samples += timings
+        self.tokens += tokens
+        self.wall_s += wall
+        self.app_cpu_s += cpu_seconds(app.process.pid) - cpu_before
+        self.client_cpu_s += time.process_time() - client_before
+        self.round_rates.append(tokens / wall)
+
+    def summary(self) -> dict[str, float]:
+        """Aggregate and per-stream tok/s, TTFT p50/p95, app CPU per token, client cores.
+
+        `cpu_ms_per_token` is the app's CPU time per generated token: unlike tokens/s it does not
+        depend on what else the machine is running. `client_cores` is the CPU this process (the
+        gradio_client streams) used per wall second: on a small machine it competes with the app.
+        """
+        first = sorted(t.first_text_s for t in self.samples)
+        per_stream = [t.tokens / max(t.total_s - t.first_text_s, 1e-9) for t in self.samples]
+        return {
+            "aggregate": self.tokens / self.wall_s,
+            "per_stream": statistics.median(per_stream),
+            "ttft_p50": _percentile(first, 50),
+            "ttft_p95": _percentile(first, 95),
+            "cpu_ms_per_token": 1000 * self.app_cpu_s / max(self.tokens, 1),
+            "client_cores": self.client_cpu_s / self.wall_s,
+        }
+
+
+def measure_pair(apps: list[App], streams: int, args) -> dict[str, dict[str, float]]:
+    """Rounds of `streams` concurrent calls, alternating the two apps round by round.
+
+    Each engine runs at least `args.rounds` rounds and `args.min_samples` streams. Alternating
+    (ours, baseline, baseline, ours, ...) means a slow spell of a shared machine hits both
+    engines alike; `ratio_low`/`ratio_high` are the smallest and largest ratio of one round of
+    ours to the baseline round next to it, so the table shows how much the machine moved.
     """
-    samples: list[StreamTiming] = []
-    total_tokens, total_wall, cpu_before = 0, 0.0, cpu_seconds(pid)
-    client_before = time.process_time()
-    for _ in range(max(1, math.ceil(min_samples / streams))):
-        timings, wall = run_round(client, streams, tokens, temperature)
-        samples += timings
-        total_tokens += sum(t.tokens for t in timings)
-        total_wall += wall
-    first = sorted(t.first_text_s for t in samples)
-    per_stream = [t.tokens / max(t.total_s - t.first_text_s, 1e-9) for t in samples]
-    return {
-        "aggregate": total_tokens / total_wall,
-        "per_stream": statistics.median(per_stream),
-        "ttft_p50": _percentile(first, 50),
-        "ttft_p95": _percentile(first, 95),
-        "tokens": total_tokens / len(samples),
-        "cpu_ms_per_token": 1000 * (cpu_seconds(pid) - cpu_before) / max(total_tokens, 1),
-        "client_cores": (time.process_time() - client_before) / total_wall,
-    }
+    tallies = {app.engine: Tally() for app in apps}
+    rounds = max(args.rounds, math.ceil(args.min_samples / streams))
+    for number in range(rounds):
+        for app in apps if number % 2 == 0 else apps[::-1]:
+            tallies[app.engine].run_round(app, streams, args)
+    results = {engine: tally.summary() for engine, tally in tallies.items()}
+    pairs = zip(tallies["batched"].round_rates, tallies["simple"].round_rates, strict=True)
+    ratios = [ours / base for ours, base in pairs]
+    results["batched"]["ratio_low"], results["batched"]["ratio_high"] = min(ratios), max(ratios)
+    return results
 
 
 def _percentile(ordered: list[float], q: float) -> float:
     """The q-th percentile of sorted values (nearest rank)."""
     rank = max(1, math.ceil(q / 100 * len(ordered)))
     return ordered[rank - 1]
-
-
-@dataclass
-class App:
-    """A running app under test and a connected client."""
-
-    engine: str
-    process: subprocess.Popen
-    client: object
 
 
 def start_apps(args) -> list[App]:
@@ -207,17 +246,15 @@ def stop_apps(apps: list[App]) -> None:
 
 
 def bench(args) -> dict[str, dict[int, dict[str, float]]]:
-    """For each stream count, measure the batched then the simple app, so both meet the same load."""
+    """For each stream count, alternate rounds between the batched and the simple app."""
     apps: list[App] = []
     results: dict[str, dict[int, dict[str, float]]] = {"batched": {}, "simple": {}}
     try:
         apps = start_apps(args)
         for streams in args.streams:
-            for app in apps:
-                row = measure(app.client, app.process.pid, streams, args.tokens, args.temperature,
-                              args.min_samples)  # fmt: skip
-                results[app.engine][streams] = row
-                print(f"  {app.engine:8s} N={streams:<3d} aggregate {row['aggregate']:.0f} tok/s, "
+            for engine, row in measure_pair(apps, streams, args).items():
+                results[engine][streams] = row
+                print(f"  {engine:8s} N={streams:<3d} aggregate {row['aggregate']:.0f} tok/s, "
                       f"TTFT p95 {row['ttft_p95']:.2f} s, app CPU {row['cpu_ms_per_token']:.2f} ms/token",
                       file=sys.stderr, flush=True)  # fmt: skip
     finally:
@@ -229,21 +266,23 @@ def table(ours: dict, base: dict, args) -> str:
     """Markdown: one row per stream count, both engines side by side."""
     policy = f", OMP_WAIT_POLICY={args.omp_wait_policy}" if args.omp_wait_policy else ""
     lines = [
-        f"Model `{Path(args.model).name}`, {args.tokens} new tokens per stream, temperature "
+        f"Model `{Path(args.model).name}`, {args.tokens} new tokens per stream, at least {args.rounds} "
+        "rounds per engine and stream count, alternating engines round by round, temperature "
         f"{args.temperature}, torch threads {args.threads or 'default'}{policy}, {os.cpu_count()} CPU cores "
         f"(1-min load average at the end: {os.getloadavg()[0]:.1f}); "
         "baseline = `--engine simple` (one generate per request, one at a time).",
         "",
-        "| streams | aggregate tok/s ours | aggregate tok/s baseline | ours/baseline "
+        "| streams | aggregate tok/s ours | aggregate tok/s baseline | ours/baseline | per round "
         "| per-stream tok/s ours | per-stream tok/s baseline "
         "| TTFT p50/p95 ours (s) | TTFT p50/p95 baseline (s) | app CPU ms/token ours / baseline "
         "| client CPU (cores) ours / baseline |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n in args.streams:
         o, b = ours[n], base[n]
         lines.append(
             f"| {n} | {o['aggregate']:.0f} | {b['aggregate']:.0f} | {o['aggregate'] / b['aggregate']:.2f}x "
+            f"| {o['ratio_low']:.2f} to {o['ratio_high']:.2f}x "
             f"| {o['per_stream']:.0f} | {b['per_stream']:.0f} "
             f"| {o['ttft_p50']:.2f} / {o['ttft_p95']:.2f} | {b['ttft_p50']:.2f} / {b['ttft_p95']:.2f} "
             f"| {o['cpu_ms_per_token']:.2f} / {b['cpu_ms_per_token']:.2f} "
@@ -252,19 +291,28 @@ def table(ours: dict, base: dict, args) -> str:
     return "\n".join(lines)
 
 
-def drive_in_process(backend, streams: int, settings) -> tuple[int, float, float]:
-    """`streams` concurrent requests straight to `backend`; (tokens, wall s, process CPU s)."""
+def drive_in_process(
+    backend, streams: int, settings, one_at_a_time: bool = False
+) -> tuple[int, float, float]:
+    """`streams` concurrent requests straight to `backend`; (tokens, wall s, process CPU s).
+
+    `one_at_a_time` queues the requests behind one lock, as the app's queue does for the simple
+    engine (concurrency 1): several `generate` calls at once would only fight over the cores.
+    """
+    import contextlib
     import threading
 
     from nlg_assistant.backend import Prompt
 
     counts: list[int] = []
+    turn = threading.Lock() if one_at_a_time else contextlib.nullcontext()
 
     def consume(i: int) -> None:
         """Stream one request to its end (its own thread, like a UI worker)."""
-        stream = backend.start(Prompt(document=OPENINGS[i % len(OPENINGS)]), settings)
-        for _ in stream:
-            pass
+        with turn:
+            stream = backend.start(Prompt(document=OPENINGS[i % len(OPENINGS)]), settings)
+            for _ in stream:
+                pass
         counts.append(stream.result.generated_tokens)
 
     threads = [threading.Thread(target=consume, args=(i,)) for i in range(streams)]
@@ -293,26 +341,39 @@ def in_process(args) -> str:
     if args.threads:
         torch.set_num_threads(args.threads)
     loaded = load_model(args.model, "auto")
-    batched = BatchedBackend(loaded, max_batch_size=max(args.streams))
-    backends = {"batched": batched, "simple": LocalBackend(loaded)}
+    engines = {
+        "batched": lambda: BatchedBackend(loaded, max_batch_size=max(args.streams)),
+        "simple": lambda: LocalBackend(loaded),
+    }
     settings = GenerationSettings(max_new_tokens=args.tokens, temperature=args.temperature, seed=0)
     lines = [
         "| streams | tok/s batched | tok/s simple | ratio | CPU ms/token batched / simple |",
         "|---|---|---|---|---|",
     ]
     for streams in args.streams:
-        row = {}
-        for name, backend in backends.items():
-            drive_in_process(backend, min(streams, 2), settings)  # warm-up
-            tokens, wall, cpu = drive_in_process(backend, streams, settings)
-            row[name] = (tokens / wall, 1000 * cpu / tokens)
+        row = {name: _in_process_run(make(), name, streams, settings) for name, make in engines.items()}
         ours, base = row["batched"], row["simple"]
         lines.append(
             f"| {streams} | {ours[0]:.0f} | {base[0]:.0f} | {ours[0] / base[0]:.2f}x "
             f"| {ours[1]:.2f} / {base[1]:.2f} |"
         )
-    batched.close()
     return "\n".join(lines)
+
+
+def _in_process_run(backend, name: str, streams: int, settings) -> tuple[float, float]:
+    """Warm up, then drive `backend` with `streams` requests; (tok/s, CPU ms per token).
+
+    The batched engine is closed afterwards: while its scheduler thread lives, its OpenMP
+    thread pool counts against the cores and libgomp stops spin-waiting in every other thread's
+    pool, which made the simple engine here run at about 40% of its speed (measured 111 vs 290
+    tok/s on 2 cores). The app has one engine per process, so it never meets this.
+    """
+    one_at_a_time = name == "simple"  # as the app serves it: one request at a time
+    drive_in_process(backend, min(streams, 2), settings, one_at_a_time)  # warm-up
+    tokens, wall, cpu = drive_in_process(backend, streams, settings, one_at_a_time)
+    if hasattr(backend, "close"):
+        backend.close()
+    return tokens / wall, 1000 * cpu / tokens
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -320,7 +381,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serving benchmark: batched vs simple engine")
     parser.add_argument("--model", default=None, help="model folder or id (default: house model or stand-in)")
     parser.add_argument("--streams", default="1,4,8,16")
-    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument(
+        "--tokens",
+        type=int,
+        default=APP_DEFAULT_TOKENS,
+        help=f"new tokens per stream (default {APP_DEFAULT_TOKENS}, the app's own default)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per engine and stream count, at least")
     parser.add_argument("--temperature", type=float, default=0.0)
     parser.add_argument("--threads", type=int, default=0, help="OMP_NUM_THREADS for the app (0 = unset)")
     parser.add_argument("--min-samples", type=int, default=8, help="streams measured per stream count")
