@@ -226,8 +226,9 @@ def test_article_outline_then_sections(page):
     assert page.locator("#article-outline textarea").input_value()
     page.locator("#article-outline textarea").fill("1. Hives\n2. Honey")
     page.locator("#article-generate").click()
-    _wait_for_status(page, "article", "Section 2/2 · 12 tokens", "Section 2/2 · finish")
-    assert "Section 2/2" in _wait_for_status(page, "article", "finish:")
+    # the last line comes when every section is done (a section may end early on eos, unseeded)
+    status = _wait_for_status(page, "article", "Article: 2 sections")
+    assert "Section 2/2" in status and "finish:" in status
     article = _output(page, "article").input_value()
     assert article.startswith("## Hives\n\n") and "\n\n## Honey\n\n" in article
 
