@@ -4,9 +4,10 @@
 `BatchedStream`; ONE scheduler thread runs this loop:
 
 1. evict: sequences whose request was cancelled leave the batch;
-2. admit: waiting requests join while there are free rows. Each is prefilled alone
-   (batch 1, so its prompt sees no padding), its first token is chosen, and its KV cache is
-   left-padded to the batch's length and concatenated on the batch dimension;
+2. admit: waiting requests join while there are free rows. Those waiting together are
+   prefilled in one forward pass (left-padded, padding masked, up to `PREFILL_TOKENS` padded
+   tokens), each draft's first token is chosen, and their KV cache is left-padded to the
+   batch's length and concatenated on the batch dimension;
 3. decode one step for every row at once: the last token of each row, a 2D attention mask
    that hides each row's left padding, and explicit position ids (each row counts its own
    tokens, so padding never shifts positions);
@@ -72,6 +73,9 @@ from .sampling import RowSampler, choose_tokens
 
 BUSY_MESSAGE = "The server is busy, try again in a moment"
 _IDLE_WAIT_S = 1.0  # how long the idle scheduler sleeps before re-checking (it is also woken up)
+# padded prompt tokens one joint prefill may hold: bounds its attention scores' memory
+# (rows x heads x L x L) and the compute spent on padding when short and long prompts arrive together
+PREFILL_TOKENS = 2048
 
 
 @dataclass
@@ -522,41 +526,79 @@ class BatchedBackend:
         self._batch.keep([i for i, row in enumerate(rows) if not row.decoder.done])
 
     def _admit_waiting(self) -> None:
-        """Prefill waiting requests, oldest first, while their drafts fit in the free rows."""
-        while True:
-            with self._wake:
-                if not self._waiting or self._closed:
-                    return
-                head = self._waiting[0]
-                free = self.max_batch_size - len(self._batch.rows)
-                if not head.cancelled.is_set() and head.settings.num_drafts > free:
-                    return  # first come, first served: wait for rows to free up
-                self._waiting.popleft()
-            if head.cancelled.is_set():
-                self._end_request(head, "stopped")
-                continue
-            try:
-                self._admit(head)
-            except Exception as error:  # this request fails; the batch carries on
-                head.end(error)
+        """Prefill the waiting requests that fit in the free rows, oldest first, together where possible."""
+        for group in _prefill_groups(self._take_arrivals(), PREFILL_TOKENS):
+            self._admit(group)
 
-    def _admit(self, request: _Request) -> None:
-        """Prefill one request alone, choose each draft's first token, merge live drafts into the batch."""
+    def _take_arrivals(self) -> list[_Request]:
+        """Pop waiting requests, oldest first, while their drafts fit in the free rows; end cancelled ones."""
+        taken: list[_Request] = []
+        free = self.max_batch_size - len(self._batch.rows)
+        with self._wake:
+            while self._waiting and not self._closed:
+                head = self._waiting[0]
+                if not head.cancelled.is_set():
+                    if head.settings.num_drafts > free:
+                        break  # first come, first served: wait for rows to free up
+                    free -= head.settings.num_drafts
+                taken.append(self._waiting.popleft())
+        for request in taken:
+            if request.cancelled.is_set():
+                self._end_request(request, "stopped")
+        return [request for request in taken if not request.cancelled.is_set()]
+
+    def _admit(self, requests: list[_Request]) -> None:
+        """Prefill `requests` in one forward pass, choose each draft's first token, merge live drafts.
+
+        If the joint prefill fails, each request is prefilled alone, so only a request whose own
+        prompt fails gets the error.
+        """
+        try:
+            logits, cache = self._prefill([request.ids for request in requests])  # (R, vocab)
+        except Exception as error:
+            if len(requests) == 1:
+                requests[0].end(error)
+                return
+            for request in requests:  # alone, each fails only if its own prompt does
+                self._admit([request])
+            return
+        rows: list[_Row] = []
+        sources: list[int] = []  # the cache row each live draft continues from
+        for index, request in enumerate(requests):
+            try:
+                live = self._first_tokens(request, logits[index])
+            except Exception as error:  # e.g. a tokenizer error: only this request fails
+                request.end(error)
+                continue
+            rows += live
+            sources += [index] * len(live)
+        if rows:
+            if sources != list(range(len(requests))):  # drafts repeat their prompt's row, ended ones go
+                cache.batch_select_indices(torch.tensor(sources, device=logits.device))
+            self._batch.add(rows, cache)
+
+    def _prefill(self, prompts: list[list[int]]) -> tuple[torch.Tensor, DynamicCache]:
+        """Next-token logits (R, vocab) as float32 and the cache (R, kv_heads, L, head_dim) of `prompts`.
+
+        Several prompts are left-padded to the longest, L (see `_padded_forward`); one runs unpadded.
+        """
         model = self.loaded.model
-        prompt = torch.tensor([request.ids], device=model.device)  # (1, L)
         cache = _new_cache(model)
-        out = model(input_ids=prompt, cache=cache, use_cache=True, logits_to_keep=1)
-        logits = out.logits[:, -1, :].float()  # (1, vocab)
+        if len(prompts) == 1:
+            ids = torch.tensor(prompts, device=model.device)  # (1, L)
+            out = model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1)
+        else:
+            out = _padded_forward(model, prompts, cache)
+        return out.logits[:, -1, :].float(), cache
+
+    def _first_tokens(self, request: _Request, logits: torch.Tensor) -> list[_Row]:
+        """The request's rows, each draft's first token accepted from `logits` (vocab,); live rows."""
         rows = self._new_rows(request, logits.shape[-1])
         request.rows_left = len(rows)
         for row in rows:
             row.length = len(request.ids)
-            self._accept(row, row.sampler.choose(logits[0]))
-        live = [row for row in rows if not row.decoder.done]
-        if live:
-            if len(live) > 1:
-                cache.batch_repeat_interleave(len(live))  # (drafts, kv_heads, L, head_dim)
-            self._batch.add(live, cache)
+            self._accept(row, row.sampler.choose(logits))
+        return [row for row in rows if not row.decoder.done]
 
     def _new_rows(self, request: _Request, vocab_size: int) -> list[_Row]:
         """One row per draft; drafts share the request's seeded generator (drawn in row order)."""
@@ -639,6 +681,52 @@ class BatchedBackend:
             waiting, self._waiting = list(self._waiting), deque()
         for request in waiting:
             request.end(error)
+
+
+def _padded_forward(model: Any, prompts: list[list[int]], cache: DynamicCache) -> Any:
+    """Run left-padded `prompts` through `model` into `cache`, in the layout `_Batch` keeps.
+
+    The padding is masked, each row's positions count only its own tokens, and the padding's
+    cache columns are zeroed (as `_place_right` leaves them), whatever the model computed there.
+    """
+    device = model.device
+    width = max(len(ids) for ids in prompts)
+    real = torch.tensor(
+        [[0] * (width - len(ids)) + [1] * len(ids) for ids in prompts], device=device
+    )  # (R, L)
+    padded = torch.tensor([[0] * (width - len(ids)) + ids for ids in prompts], device=device)  # (R, L)
+    positions = (real.cumsum(-1) - 1).clamp(min=0)  # (R, L): padding gets 0, it is masked anyway
+    out = model(
+        input_ids=padded,
+        attention_mask=real,
+        position_ids=positions,
+        cache=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    padding = real[:, None, :, None] == 0  # (R, 1, L, 1)
+    for layer in cache.layers:
+        layer.keys.masked_fill_(padding, 0.0)
+        layer.values.masked_fill_(padding, 0.0)
+    return out
+
+
+def _prefill_groups(requests: list[_Request], budget: int) -> list[list[_Request]]:
+    """Split `requests`, in order, into groups whose padded size (count x longest prompt) fits `budget`.
+
+    A request whose prompt alone is over the budget gets a group of its own.
+    """
+    groups: list[list[_Request]] = []
+    longest = 0
+    for request in requests:
+        grown = max(longest, len(request.ids))
+        if groups and (len(groups[-1]) + 1) * grown <= budget:
+            groups[-1].append(request)
+            longest = grown
+        else:
+            groups.append([request])
+            longest = len(request.ids)
+    return groups
 
 
 def _check_cache_supported(model: Any) -> None:

@@ -60,6 +60,13 @@ def run(backend, document: str, settings: GenerationSettings):
     return stream
 
 
+def drain(stream):
+    """Read a stream to its end; return it (texts in stream.result)."""
+    for _ in stream:
+        pass
+    return stream
+
+
 def run_together(backend, documents, settings):
     """Start all requests before reading any, so they share the batch; return the streams."""
     streams = [backend.start(Prompt(document=d), settings) for d in documents]
@@ -86,6 +93,107 @@ def test_batched_greedy_equals_single_and_generate(engine, loaded, settings):
     reference = [run(LocalBackend(loaded), d, settings).result.texts[0] for d in PROMPTS]
     assert together == alone == reference
     assert len(set(together)) == len(PROMPTS)  # really different sequences shared the batch
+
+
+class ParkedScheduler:
+    """Holds the scheduler inside its next forward pass, so requests queue up; records prefills.
+
+    `prefills` lists the (rows, length) of every multi-token forward pass, i.e. every prefill.
+    """
+
+    def __init__(self, loaded) -> None:
+        self.prefills: list[tuple[int, int]] = []
+        self.park, self.parked, self.release = threading.Event(), threading.Event(), threading.Event()
+        self._hook = loaded.model.model.embed_tokens.register_forward_pre_hook(self._on_forward)
+
+    def _on_forward(self, module, args) -> None:
+        if args[0].shape[1] > 1:
+            self.prefills.append(tuple(args[0].shape))
+        if self.park.is_set():
+            self.park.clear()
+            self.parked.set()
+            self.release.wait(timeout=10)
+
+    def remove(self) -> None:
+        self.release.set()
+        self._hook.remove()
+
+
+def test_requests_waiting_together_share_one_prefill_and_match_alone(engine, loaded):
+    drafts = GenerationSettings(max_new_tokens=24, temperature=0.9, seed=5, num_drafts=2)
+    jobs = [(d, GREEDY) for d in PROMPTS] + [(PROMPTS[1], PENALISED), (PROMPTS[3], drafts)]
+    alone = [run(engine, d, settings).result.texts for d, settings in jobs]
+    parked = ParkedScheduler(loaded)
+    try:
+        busy = engine.start(Prompt(document=PROMPTS[0]), LONG)  # keeps the scheduler decoding
+        chunks = iter(busy)
+        next(chunks)
+        parked.park.set()
+        assert parked.parked.wait(timeout=10)  # the scheduler now waits inside a decode step
+        parked.prefills.clear()
+        streams = [engine.start(Prompt(document=d), settings) for d, settings in jobs]
+        parked.release.set()
+        together = [drain(stream).result.texts for stream in streams]
+        busy.cancel()
+    finally:
+        parked.remove()
+    longest = max(stream.result.prompt_tokens for stream in streams)
+    assert parked.prefills == [(len(jobs), longest)]  # one left-padded prefill for all six
+    assert together == alone  # mixed lengths, penalties, seeded drafts: same as one by one
+
+
+def test_padded_prefill_cache_equals_each_prompt_alone(loaded):
+    import torch
+
+    from nlg_assistant.engine import _new_cache, _padded_forward
+
+    model = loaded.model
+    prompts = [loaded.tokenizer(d)["input_ids"] for d in PROMPTS]
+    width = max(map(len, prompts))
+    with torch.inference_mode():
+        joint = _new_cache(model)
+        out = _padded_forward(model, prompts, joint)
+        for row, ids in enumerate(prompts):
+            alone = _new_cache(model)
+            reference = model(input_ids=torch.tensor([ids]), cache=alone, use_cache=True, logits_to_keep=1)
+            torch.testing.assert_close(out.logits[row, -1], reference.logits[0, -1], rtol=1e-4, atol=1e-4)
+            pad = width - len(ids)
+            for mine, its in zip(joint.layers, alone.layers, strict=True):
+                # rotary keys carry absolute positions: a shifted row would differ here
+                torch.testing.assert_close(mine.keys[row, :, pad:], its.keys[0], rtol=1e-4, atol=1e-4)
+                torch.testing.assert_close(mine.values[row, :, pad:], its.values[0], rtol=1e-4, atol=1e-4)
+                assert not mine.keys[row, :, :pad].any() and not mine.values[row, :, :pad].any()
+
+
+def test_a_failing_prompt_in_a_joint_prefill_fails_alone(engine, loaded):
+    poison = loaded.tokenizer("Z", add_special_tokens=False)["input_ids"][0]
+    alone = [run(engine, d, GREEDY).result.texts[0] for d in PROMPTS[:2]]
+    parked = ParkedScheduler(loaded)
+
+    def fail_on_poison(module, args):
+        if args[0].shape[1] > 1 and (args[0] == poison).any():
+            raise RuntimeError("injected fault in the forward pass")
+
+    hook = loaded.model.model.embed_tokens.register_forward_pre_hook(fail_on_poison)
+    try:
+        busy = engine.start(Prompt(document=PROMPTS[2]), LONG)
+        chunks = iter(busy)
+        next(chunks)
+        parked.park.set()
+        assert parked.parked.wait(timeout=10)
+        parked.prefills.clear()
+        good = [engine.start(Prompt(document=d), GREEDY) for d in PROMPTS[:2]]
+        bad = engine.start(Prompt(document="Z Z Z"), GREEDY)
+        parked.release.set()
+        with pytest.raises(GenerationError, match="injected fault"):
+            list(bad)
+        texts = [drain(stream).result.texts[0] for stream in good]
+        busy.cancel()
+    finally:
+        hook.remove()
+        parked.remove()
+    assert parked.prefills[0][0] == 3  # they were tried together first
+    assert texts == alone
 
 
 def test_stream_chunks_add_up_to_result(engine):
