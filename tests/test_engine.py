@@ -95,27 +95,35 @@ def test_batched_greedy_equals_single_and_generate(engine, loaded, settings):
     assert len(set(together)) == len(PROMPTS)  # really different sequences shared the batch
 
 
-class ParkedScheduler:
-    """Holds the scheduler inside its next forward pass, so requests queue up; records prefills.
+class HeldScheduler:
+    """Holds `backend`'s scheduler inside a prefill, so requests started meanwhile queue up together.
 
-    `prefills` lists the (rows, length) of every multi-token forward pass, i.e. every prefill.
+    A one-token request is started and its prefill waits in a forward hook until `release()`.
+    `prefills` lists the (rows, length) of every multi-token forward pass after that one.
     """
 
-    def __init__(self, loaded) -> None:
+    def __init__(self, backend, loaded) -> None:
         self.prefills: list[tuple[int, int]] = []
-        self.park, self.parked, self.release = threading.Event(), threading.Event(), threading.Event()
-        self._hook = loaded.model.model.embed_tokens.register_forward_pre_hook(self._on_forward)
+        self._held, self._release = threading.Event(), threading.Event()
+        self._armed = True
+        self._hook = loaded.model.get_input_embeddings().register_forward_pre_hook(self._on_forward)
+        one_token = GenerationSettings(max_new_tokens=1, temperature=0.0)
+        self.holder = backend.start(Prompt(document=PROMPTS[0]), one_token)
+        assert self._held.wait(timeout=10), "the scheduler never ran a forward pass"
 
     def _on_forward(self, module, args) -> None:
-        if args[0].shape[1] > 1:
+        if self._armed:  # the holder's prefill: wait here
+            self._armed = False
+            self._held.set()
+            self._release.wait(timeout=10)
+        elif args[0].shape[1] > 1:
             self.prefills.append(tuple(args[0].shape))
-        if self.park.is_set():
-            self.park.clear()
-            self.parked.set()
-            self.release.wait(timeout=10)
+
+    def release(self) -> None:
+        self._release.set()
 
     def remove(self) -> None:
-        self.release.set()
+        self._release.set()
         self._hook.remove()
 
 
@@ -123,23 +131,81 @@ def test_requests_waiting_together_share_one_prefill_and_match_alone(engine, loa
     drafts = GenerationSettings(max_new_tokens=24, temperature=0.9, seed=5, num_drafts=2)
     jobs = [(d, GREEDY) for d in PROMPTS] + [(PROMPTS[1], PENALISED), (PROMPTS[3], drafts)]
     alone = [run(engine, d, settings).result.texts for d, settings in jobs]
-    parked = ParkedScheduler(loaded)
+    held = HeldScheduler(engine, loaded)
     try:
-        busy = engine.start(Prompt(document=PROMPTS[0]), LONG)  # keeps the scheduler decoding
-        chunks = iter(busy)
-        next(chunks)
-        parked.park.set()
-        assert parked.parked.wait(timeout=10)  # the scheduler now waits inside a decode step
-        parked.prefills.clear()
         streams = [engine.start(Prompt(document=d), settings) for d, settings in jobs]
-        parked.release.set()
+        held.release()
         together = [drain(stream).result.texts for stream in streams]
-        busy.cancel()
     finally:
-        parked.remove()
+        held.remove()
     longest = max(stream.result.prompt_tokens for stream in streams)
-    assert parked.prefills == [(len(jobs), longest)]  # one left-padded prefill for all six
+    assert held.prefills == [(len(jobs), longest)]  # one left-padded prefill for all six
     assert together == alone  # mixed lengths, penalties, seeded drafts: same as one by one
+
+
+def test_prefill_groups_keep_order_and_bound_padded_tokens():
+    from types import SimpleNamespace
+
+    from nlg_assistant.engine import _prefill_groups
+
+    def requests(*lengths):
+        return [SimpleNamespace(ids=[7] * n, n=n) for n in lengths]
+
+    def sizes(groups):
+        return [[request.n for request in group] for group in groups]
+
+    assert sizes(_prefill_groups(requests(10, 12, 9), 2048)) == [[10, 12, 9]]
+    # a long prompt would make the others' padding cost 3 x 1500 tokens: it goes alone
+    assert sizes(_prefill_groups(requests(10, 10, 1500, 10), 2048)) == [[10, 10], [1500], [10]]
+    assert sizes(_prefill_groups(requests(3000, 5), 2048)) == [[3000], [5]]  # over budget alone: it runs
+    assert sizes(_prefill_groups(requests(*[100] * 30), 2048)) == [[100] * 20, [100] * 10]
+    assert _prefill_groups([], 2048) == []
+
+
+LAYERS = dict(num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=256)
+ARCHITECTURES = {  # absolute learned positions (gpt2, opt) and rotary ones (qwen2, gpt_neox)
+    "gpt2": dict(n_embd=64, n_layer=2, n_head=4, n_positions=256),
+    "opt": dict(hidden_size=64, ffn_dim=128, word_embed_proj_dim=64, **LAYERS),
+    "qwen2": dict(hidden_size=64, intermediate_size=128, num_key_value_heads=2, **LAYERS),
+    "gpt_neox": dict(hidden_size=64, intermediate_size=128, **LAYERS),
+}
+
+
+def _tiny_model(folder, architecture: str):
+    """A tiny random model of another architecture, with the tests' tokenizer, saved to `folder`."""
+    import torch
+    from tiny import train_tokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    tokenizer = train_tokenizer()
+    config = AutoConfig.for_model(
+        architecture,
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **ARCHITECTURES[architecture],
+    )
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("architecture", list(ARCHITECTURES))
+def test_other_architectures_batch_like_generate(tmp_path, architecture):
+    other = load_model(str(_tiny_model(tmp_path, architecture)), "cpu")
+    backend = BatchedBackend(other, max_batch_size=8, timeout_s=30)
+    held = HeldScheduler(backend, other)
+    try:
+        streams = [backend.start(Prompt(document=d), PENALISED) for d in PROMPTS]
+        held.release()
+        together = [drain(stream).result.texts[0] for stream in streams]
+    finally:
+        held.remove()
+        backend.close()
+    assert [rows for rows, _ in held.prefills] == [len(PROMPTS)]  # one joint prefill
+    assert together == [run(LocalBackend(other), d, PENALISED).result.texts[0] for d in PROMPTS]
 
 
 def test_padded_prefill_cache_equals_each_prompt_alone(loaded):
@@ -168,31 +234,24 @@ def test_padded_prefill_cache_equals_each_prompt_alone(loaded):
 def test_a_failing_prompt_in_a_joint_prefill_fails_alone(engine, loaded):
     poison = loaded.tokenizer("Z", add_special_tokens=False)["input_ids"][0]
     alone = [run(engine, d, GREEDY).result.texts[0] for d in PROMPTS[:2]]
-    parked = ParkedScheduler(loaded)
 
     def fail_on_poison(module, args):
         if args[0].shape[1] > 1 and (args[0] == poison).any():
             raise RuntimeError("injected fault in the forward pass")
 
-    hook = loaded.model.model.embed_tokens.register_forward_pre_hook(fail_on_poison)
+    held = HeldScheduler(engine, loaded)
+    hook = loaded.model.get_input_embeddings().register_forward_pre_hook(fail_on_poison)
     try:
-        busy = engine.start(Prompt(document=PROMPTS[2]), LONG)
-        chunks = iter(busy)
-        next(chunks)
-        parked.park.set()
-        assert parked.parked.wait(timeout=10)
-        parked.prefills.clear()
         good = [engine.start(Prompt(document=d), GREEDY) for d in PROMPTS[:2]]
         bad = engine.start(Prompt(document="Z Z Z"), GREEDY)
-        parked.release.set()
+        held.release()
         with pytest.raises(GenerationError, match="injected fault"):
             list(bad)
         texts = [drain(stream).result.texts[0] for stream in good]
-        busy.cancel()
     finally:
         hook.remove()
-        parked.remove()
-    assert parked.prefills[0][0] == 3  # they were tried together first
+        held.remove()
+    assert held.prefills[0][0] == 3  # they were tried together first
     assert texts == alone
 
 
