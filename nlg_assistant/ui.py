@@ -359,9 +359,16 @@ def _drive(
     yield text, progress.status if progress else "Done.", new_history, drafts, picker, request
 
 
+def _log_failure(error: Exception) -> None:
+    """Log a failed or refused generation in one line (the operator may need it); bad input is not."""
+    if isinstance(error, GenerationError):
+        LOGGER.warning("generation failed: %s", error)
+
+
 def _error_message(error: Exception) -> str:
     """Show `error` as a warning toast and return it as a status line; unexpected ones are logged."""
     if isinstance(error, USER_ERRORS):
+        _log_failure(error)
         message = str(error)
     else:
         LOGGER.exception("unexpected error in a UI handler")
@@ -795,8 +802,9 @@ def _api_stream(
                 others = progress.result.texts[1:]
                 text += "".join(f"\n\n--- draft {n} ---\n{t}" for n, t in enumerate(others, 2))
             yield text, progress.status
-    except USER_ERRORS as error:
-        raise gr.Error(str(error)) from None
+    except USER_ERRORS as error:  # a message for the caller, not a traceback in the server log
+        _log_failure(error)
+        raise gr.Error(str(error), print_exception=False) from None
 
 
 def _story_api(backend: Backend, cap: int) -> Callable[..., Iterator[tuple[str, str]]]:

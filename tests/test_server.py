@@ -116,13 +116,14 @@ def test_max_new_tokens_above_the_cap_is_clamped(client):
     assert "finish: length" in status
 
 
-def test_empty_prompt_is_a_clear_error(client):
+def test_empty_prompt_is_a_clear_error(client, server):
     with pytest.raises(AppError, match="story is empty"):
         client.predict("   \n ", api_name="/story")
     with pytest.raises(AppError, match="topic is empty"):
         client.predict("", api_name="/article_outline")
     with pytest.raises(AppError, match="new input is empty"):
         client.predict(" ", api_name="/fewshot", examples_json=EXAMPLES)
+    assert "is empty" not in server.log()  # a user's mistake, not a server fault: no traceback logged
 
 
 def test_huge_prompt_is_trimmed_with_a_notice(client):

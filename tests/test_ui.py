@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import warnings
@@ -262,6 +263,26 @@ def test_build_ui_registers_the_api(backend):
 
 def _elem_ids(demo) -> set[str]:
     return {block.elem_id for block in demo.blocks.values() if getattr(block, "elem_id", None)}
+
+
+def test_api_errors_reach_the_caller_without_server_tracebacks(backend, caplog):
+    import gradio as gr
+
+    from nlg_assistant.engine import BatchedBackend
+
+    story = ui._story_api(backend, cap=64)
+    with pytest.raises(gr.Error, match="story is empty") as bad_input:
+        list(story("   "))
+    assert not bad_input.value.print_exception and not caplog.records  # the caller's mistake: no log
+    engine = BatchedBackend(backend.loaded, max_batch_size=1)  # a real refusal: 2 drafts, 1 row
+    try:
+        refusal = pytest.raises(gr.Error, match="ask for fewer drafts")
+        with caplog.at_level(logging.WARNING, logger=ui.LOGGER.name), refusal as refused:
+            list(ui._story_api(engine, cap=64)("Once upon a time", num_drafts=2))
+    finally:
+        engine.close()
+    assert not refused.value.print_exception
+    assert [r.getMessage() for r in caplog.records] == [f"generation failed: {refused.value.message}"]
 
 
 def test_base_model_hint_only_on_base_models(backend, tiny_chat_model_dir):
