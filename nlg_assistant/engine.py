@@ -573,9 +573,22 @@ class BatchedBackend:
             rows += live
             sources += [index] * len(live)
         if rows:
-            if sources != list(range(len(requests))):  # drafts repeat their prompt's row, ended ones go
-                cache.batch_select_indices(torch.tensor(sources, device=logits.device))
+            self._merge(rows, sources, cache)
+
+    def _merge(self, rows: list[_Row], sources: list[int], cache: DynamicCache) -> None:
+        """Add arriving `rows` to the batch; row i continues from row `sources[i]` of their `cache`.
+
+        If this fails (e.g. out of memory), the batch may be half-merged: the arrivals and the
+        batch fail with the error, so no stream waits for tokens that will not come.
+        """
+        try:
+            if sources != list(range(cache.layers[0].keys.shape[0])):  # drafts repeat a row, ended go
+                cache.batch_select_indices(torch.tensor(sources, device=cache.layers[0].keys.device))
             self._batch.add(rows, cache)
+        except Exception as error:
+            for row in rows:
+                row.request.end(error)
+            self._fail_batch(error)
 
     def _prefill(self, prompts: list[list[int]]) -> tuple[torch.Tensor, DynamicCache]:
         """Next-token logits (R, vocab) as float32 and the cache (R, kv_heads, L, head_dim) of `prompts`.
