@@ -443,26 +443,31 @@ def test_prefill_error_goes_to_its_stream_only(engine, loaded):
     assert healthy.result.texts[0] == solo
 
 
-def test_a_failed_merge_ends_every_stream_and_the_engine_recovers(engine, monkeypatch):
-    running = engine.start(Prompt(document=PROMPTS[0]), LONG)
-    chunks = iter(running)
-    next(chunks)  # decoding in the batch
-    batch_add = engine._batch.add
+def test_a_failed_merge_ends_every_stream_and_the_engine_recovers(loaded, monkeypatch):
+    engine = BatchedBackend(loaded, max_batch_size=8, timeout_s=30, eos_token_ids=())  # no early ends
+    try:
+        running = engine.start(Prompt(document=PROMPTS[0]), LONG)
+        chunks = iter(running)
+        next(chunks)
+        assert wait_until(lambda: engine.stats()["rows"] == 1)  # merged (its first chunk comes before)
+        batch_add = engine._batch.add
 
-    def fail_once(rows, cache):
-        monkeypatch.setattr(engine._batch, "add", batch_add)
-        raise RuntimeError("injected fault while merging")
+        def fail_once(rows, cache):
+            monkeypatch.setattr(engine._batch, "add", batch_add)
+            raise RuntimeError("injected fault while merging")
 
-    monkeypatch.setattr(engine._batch, "add", fail_once)
-    arriving = engine.start(Prompt(document=PROMPTS[1]), GREEDY)
-    started = time.monotonic()
-    with pytest.raises(GenerationError, match="injected fault while merging"):
-        list(arriving)  # ends at once: no wait for the timeout
-    with pytest.raises(GenerationError, match="injected fault while merging"):
-        list(chunks)  # the batch may have been half-merged: it fails too
-    assert time.monotonic() - started < 5
-    assert wait_until(lambda: engine.stats()["rows"] == 0)
-    assert run(engine, PROMPTS[2], GREEDY).result.generated_tokens == 24
+        monkeypatch.setattr(engine._batch, "add", fail_once)
+        arriving = engine.start(Prompt(document=PROMPTS[1]), GREEDY)
+        started = time.monotonic()
+        with pytest.raises(GenerationError, match="injected fault while merging"):
+            list(arriving)  # ends at once: no wait for the timeout
+        with pytest.raises(GenerationError, match="injected fault while merging"):
+            list(chunks)  # the batch may have been half-merged: it fails too
+        assert time.monotonic() - started < 5
+        assert wait_until(lambda: engine.stats()["rows"] == 0)
+        assert run(engine, PROMPTS[2], GREEDY).result.generated_tokens == 24
+    finally:
+        engine.close()
 
 
 def test_decode_error_fails_the_batch_and_the_scheduler_survives(engine, loaded):
