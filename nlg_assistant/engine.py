@@ -542,10 +542,13 @@ class BatchedBackend:
                         break  # first come, first served: wait for rows to free up
                     free -= head.settings.num_drafts
                 taken.append(self._waiting.popleft())
-        for request in taken:
+        live: list[_Request] = []
+        for request in taken:  # one read of each flag: a request cancelled after it is evicted later
             if request.cancelled.is_set():
                 self._end_request(request, "stopped")
-        return [request for request in taken if not request.cancelled.is_set()]
+            else:
+                live.append(request)
+        return live
 
     def _admit(self, requests: list[_Request]) -> None:
         """Prefill `requests` in one forward pass, choose each draft's first token, merge live drafts.
