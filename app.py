@@ -1,6 +1,7 @@
 """Start the NLG Assistant web app.
 
     python app.py --model path/or/hub-id [--device auto|cpu|cuda] [--port 7860] [--engine batched|simple]
+    python app.py --model path/or/hub-id --engine simple --static-cache   # one writer, lowest latency (GPU)
     python app.py --backend openai --base-url http://localhost:8000/v1 --model served-name
 
 Without --model the NLG_MODEL environment variable is used, then the house model in
@@ -35,6 +36,13 @@ def _parser() -> argparse.ArgumentParser:
         help="server-side limit on max_new_tokens, whatever a client asks for",
     )
     parser.add_argument("--engine", default=d.engine, help="batched (many users at once) or simple")
+    parser.add_argument(
+        "--static-cache",
+        action="store_true",
+        help="with --engine simple: a static KV cache; on a CUDA GPU transformers then compiles the "
+        "decode step, so the first request of each cache size waits for the compile and later ones "
+        "decode faster (lowest latency for one writer at a time)",
+    )
     parser.add_argument("--max-batch-size", type=int, default=d.max_batch_size)
     parser.add_argument("--max-queue", type=int, default=d.max_queue)
     parser.add_argument("--backend", default=d.backend, help="local (in-process model) or openai (a server)")
@@ -69,6 +77,7 @@ def _config(args: argparse.Namespace):
         max_new_tokens_cap=args.max_new_tokens_cap,
         backend=args.backend,
         engine=args.engine,
+        static_cache=args.static_cache,
         base_url=args.base_url,
         api_key_env=args.api_key_env,
         chat=args.chat,

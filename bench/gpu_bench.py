@@ -3,8 +3,9 @@
 Builds a Qwen2-0.5B-shaped model from an explicit config (bf16, SDPA attention) and reports:
 
 * batch-1 decode tokens/s for bare `generate` (dynamic cache), our engine's streaming, and the
-  opt-in static cache + torch.compile path (`engine.static_cache_generate`), each as a fraction
-  of the memory-bandwidth roofline: every decode step reads all weights once, so
+  app's opt-in static cache + torch.compile path (`--engine simple --static-cache`, i.e.
+  `LocalBackend(static_cache=True)`, streamed), each as a fraction of the memory-bandwidth
+  roofline: every decode step reads all weights once, so
   roofline tokens/s = bandwidth / (weight bytes + KV bytes read per token);
 * aggregate tokens/s of our engine with 1, 8 and 32 concurrent streams (and, as a reference,
   a bare `generate` on one static batch of the same size).
@@ -92,28 +93,26 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def time_generate(loaded, ids, tokens: int, batch: int = 1, static: bool = False) -> float:
+def time_generate(loaded, ids, tokens: int, batch: int = 1) -> float:
     """Seconds for a greedy `generate` of `tokens` new ids for `batch` copies of `ids` (eos ignored)."""
     import torch
 
-    from nlg_assistant.engine import static_cache_generate
-
     input_ids = torch.tensor([ids] * batch, device=loaded.model.device)
     start = time.perf_counter()
-    if static:
-        static_cache_generate(loaded, ids, tokens, ignore_eos=True)
-    else:
-        with torch.inference_mode():
-            loaded.model.generate(
-                input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=tokens,
-                do_sample=False, eos_token_id=-1, pad_token_id=loaded.tokenizer.pad_token_id,
-            )  # fmt: skip
+    with torch.inference_mode():
+        loaded.model.generate(
+            input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=tokens,
+            do_sample=False, eos_token_id=-1, pad_token_id=loaded.tokenizer.pad_token_id,
+        )  # fmt: skip
     _sync(loaded.device)
     return time.perf_counter() - start
 
 
 def time_engine(backend, streams: int, tokens: int) -> float:
-    """Seconds until `streams` concurrent requests of `tokens` greedy tokens have all streamed out."""
+    """Seconds until `streams` concurrent requests of `tokens` greedy tokens have all streamed out.
+
+    Raises if a request wrote fewer tokens (the backends are built to ignore eos).
+    """
     from nlg_assistant.backend import Prompt
     from nlg_assistant.config import GenerationSettings
 
@@ -123,8 +122,11 @@ def time_engine(backend, streams: int, tokens: int) -> float:
     def consume(i: int) -> None:
         """Stream request `i` to its end (run in its own thread)."""
         try:
-            for _ in backend.start(Prompt(document=f"{PROMPT} {i}"), settings):
+            stream = backend.start(Prompt(document=f"{PROMPT} {i}"), settings)
+            for _ in stream:
                 pass
+            if stream.result.generated_tokens != tokens:
+                raise RuntimeError(f"{stream.result.generated_tokens} tokens written, {tokens} asked for")
         except BaseException as error:  # reported below, not lost in the thread
             errors.append(error)
 
@@ -185,6 +187,7 @@ def run(tiny: bool, device: str, short: int, long: int, batches: list[int], comp
     import transformers
 
     from nlg_assistant.engine import BatchedBackend
+    from nlg_assistant.generation import LocalBackend
 
     transformers.logging.set_verbosity_error()  # the eos_token_id=-1 warning on every call
     torch.backends.cuda.matmul.allow_tf32 = True
@@ -211,7 +214,8 @@ def run(tiny: bool, device: str, short: int, long: int, batches: list[int], comp
         "our engine, streaming": lambda n: time_engine(engine, 1, n),
     }
     if compile_:
-        paths["static cache + torch.compile"] = lambda n: time_generate(loaded, ids, n, static=True)
+        static = LocalBackend(loaded, static_cache=True, eos_token_ids=())  # the app's --static-cache
+        paths["static cache + torch.compile, streaming"] = lambda n: time_engine(static, 1, n)
     results["batch1"] = batch1_rates(paths, roofline, short, long)
     results["aggregate"] = aggregate_rates(engine, loaded, ids, batches, short, long)
     engine.close()

@@ -144,6 +144,7 @@ class AppConfig:
     max_new_tokens_cap: int = DEFAULT_MAX_NEW_TOKENS_CAP
     backend: str = "local"
     engine: str = "batched"
+    static_cache: bool = False  # simple engine only: static KV cache (+ torch.compile on CUDA)
     base_url: str | None = None
     api_key_env: str | None = None
     chat: bool | None = None  # remote backend: force chat/completions; None = ask the server
@@ -158,6 +159,11 @@ class AppConfig:
             raise ValueError(f"--backend must be local or openai (got {self.backend!r})")
         if self.engine not in ("batched", "simple"):
             raise ValueError(f"--engine must be batched or simple (got {self.engine!r})")
+        if self.static_cache and (self.backend != "local" or self.engine != "simple"):
+            raise ValueError(
+                "--static-cache is for one writer at a time: use it with --engine simple "
+                "(the batched engine keeps its own cache for many writers)"
+            )
         if self.backend == "openai" and not self.base_url:
             raise ValueError("--backend openai needs --base-url, e.g. http://localhost:8000/v1")
         if not 1 <= self.max_new_tokens_cap <= RANGES["max_new_tokens"].high:

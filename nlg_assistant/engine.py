@@ -63,10 +63,8 @@ from .generation import (
     LocalBackend,
     PreparedPrompt,
     build_result,
+    end_ids,
     failure_message,
-)
-from .generation import (
-    eos_token_ids as model_eos_ids,
 )
 from .models import LoadedModel
 from .sampling import RowSampler, choose_tokens
@@ -395,7 +393,7 @@ class BatchedBackend:
         self.max_queue = max_queue
         self.max_new_tokens_cap = max_new_tokens_cap
         self.timeout_s = timeout_s
-        self.eos_ids = set(model_eos_ids(loaded) if eos_token_ids is None else eos_token_ids)
+        self.eos_ids = end_ids(loaded, eos_token_ids)
         # The simple backend's prompt encoding and window fitting, shared so both engines agree
         self._prompts = LocalBackend(loaded, max_new_tokens_cap, timeout_s)
         self._wake = threading.Condition()  # guards _waiting, _thread, _closed
@@ -753,30 +751,3 @@ def _check_cache_supported(model: Any) -> None:
             f"the batched engine supports full-attention models only ({type(model).__name__} uses "
             "sliding-window or other cache layers); start the app with --engine simple"
         )
-
-
-def static_cache_generate(
-    loaded: LoadedModel, prompt_ids: Sequence[int], max_new_tokens: int, *, ignore_eos: bool = False
-) -> list[int]:
-    """Greedy new ids for one prompt through a static KV cache: the opt-in batch-1 latency path.
-
-    With a static cache on CUDA, transformers compiles the decode step (torch.compile,
-    "reduce-overhead" = CUDA graphs) on first use per cache size, so the first call is slow and
-    later calls of the same length are fast. Not streamed and not batched: a tool for
-    benchmarks and single-user latency, separate from the scheduler.
-    """
-    model = loaded.model
-    ids = torch.tensor([list(prompt_ids)], device=model.device)  # (1, L)
-    eos = -1 if ignore_eos else sorted(model_eos_ids(loaded))  # -1 never matches: exactly max_new_tokens
-    with torch.inference_mode():
-        out = model.generate(
-            ids,
-            attention_mask=torch.ones_like(ids),
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            repetition_penalty=1.0,
-            cache_implementation="static",
-            eos_token_id=eos,
-            pad_token_id=loaded.tokenizer.pad_token_id,
-        )
-    return out[0, ids.shape[1] :].tolist()

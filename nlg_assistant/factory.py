@@ -25,4 +25,6 @@ def build_backend(config: AppConfig) -> Backend:
         return BatchedBackend.from_config(loaded, config)
     from .generation import LocalBackend
 
-    return LocalBackend(loaded, config.max_new_tokens_cap, config.request_timeout_s)
+    return LocalBackend(
+        loaded, config.max_new_tokens_cap, config.request_timeout_s, static_cache=config.static_cache
+    )

@@ -38,6 +38,7 @@ _REPLACEMENT = "\ufffd"  # what decoding yields for an incomplete multi-byte cha
 # in U+FFFD after this many pending tokens is really invalid bytes: show it rather than wait.
 _MAX_PENDING_TOKENS = 6
 _MAX_SEED = int(RANGES["seed"].high)
+STATIC_CACHE_MIN = 256  # tokens: the smallest static KV cache (`static_cache_length`)
 
 
 class DraftDecoder:
@@ -317,13 +318,32 @@ def build_result(
     )
 
 
+def static_cache_length(needed: int, window: int) -> int:
+    """Columns of a static KV cache for a request of `needed` tokens (prompt + new), in a `window`.
+
+    A power of two from `STATIC_CACHE_MIN` up, capped at the window: on CUDA each cache size
+    compiles the decode step once, and transformers keeps the largest size used so far, so a
+    server compiles about log2(window / 256) + 1 times in all, not once per request length.
+    """
+    size = STATIC_CACHE_MIN
+    while size < needed:
+        size *= 2
+    return max(needed, min(size, window))
+
+
 def build_generation_config(
-    settings: GenerationSettings, eos_ids: Sequence[int], pad_id: int | None, model_defaults: Any = None
+    settings: GenerationSettings,
+    eos_ids: Sequence[int],
+    pad_id: int | None,
+    model_defaults: Any = None,
+    static_cache_len: int | None = None,
 ) -> GenerationConfig:
     """An explicit `GenerationConfig` for `settings`, so the model's own sampling defaults don't leak in.
 
     Greedy (temperature 0) sets no sampling values at all; top_k 0 means no top-k filter.
     `model_defaults` is the model's `generation_config`, only read to switch off its min_p.
+    `static_cache_len` asks for a static KV cache of that many columns (on CUDA, transformers
+    then compiles the decode step).
     """
     values: dict[str, Any] = {
         "max_new_tokens": settings.max_new_tokens,
@@ -337,6 +357,8 @@ def build_generation_config(
         "pad_token_id": pad_id,
         "use_cache": True,
     }
+    if static_cache_len is not None:
+        values.update(cache_implementation="static", max_cache_len=static_cache_len)
     if not settings.greedy:
         values.update(
             temperature=settings.temperature,
@@ -357,6 +379,12 @@ class LocalBackend:
     Requests are serialised by a lock: a seed then always gives the same text, and two
     requests never compete for the same weights. `max_new_tokens_cap` bounds every request;
     `timeout_s` is the longest wait for a token before `GenerationTimeout`.
+
+    `static_cache=True` is the opt-in batch-1 latency path: a static KV cache
+    (`static_cache_length`), with which transformers compiles the decode step on CUDA
+    (torch.compile, CUDA graphs). The first request of each cache size then waits for the
+    compile; on CPU nothing is compiled. `eos_token_ids` replaces the model's end ids (benchmarks
+    pass `()` so that every request writes exactly `max_new_tokens`).
     """
 
     def __init__(
@@ -364,14 +392,19 @@ class LocalBackend:
         loaded: LoadedModel,
         max_new_tokens_cap: int = DEFAULT_MAX_NEW_TOKENS_CAP,
         timeout_s: float = 300.0,
+        *,
+        static_cache: bool = False,
+        eos_token_ids: Sequence[int] | None = None,
     ) -> None:
         self.loaded = loaded
         self.max_new_tokens_cap = max_new_tokens_cap
         self.timeout_s = timeout_s
+        self.static_cache = static_cache
+        self.eos_ids = end_ids(loaded, eos_token_ids)
         self._lock = threading.Lock()
         self._info = BackendInfo(
             model_name=loaded.name,
-            device=f"{loaded.device} ({str(loaded.dtype).removeprefix('torch.')})",
+            device=_device_label(loaded, static_cache),
             context_window=loaded.context_window,
             chat=loaded.chat,
         )
@@ -415,10 +448,14 @@ class LocalBackend:
     def _prepare(self, prompt: Prompt, settings: GenerationSettings) -> _Job:
         """The prepared prompt, its generation config and its streamer."""
         prepared = self.prepare_prompt(prompt, settings)
-        tokenizer, eos_ids = self.loaded.tokenizer, eos_token_ids(self.loaded)
+        tokenizer, eos_ids = self.loaded.tokenizer, self.eos_ids
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos_ids, default=None)
         defaults = self.loaded.model.generation_config
-        config = build_generation_config(prepared.settings, sorted(eos_ids), pad_id, defaults)
+        cache_len = None
+        if self.static_cache:
+            needed = len(prepared.ids) + prepared.settings.max_new_tokens
+            cache_len = static_cache_length(needed, self.loaded.context_window)
+        config = build_generation_config(prepared.settings, sorted(eos_ids), pad_id, defaults, cache_len)
         decoders = prepared.draft_decoders(tokenizer, prompt.stop)
         return _Job(prepared, config, threading.Event(), _BatchStreamer(decoders, eos_ids, queue.Queue()))
 
@@ -510,6 +547,19 @@ def _trim_left(ids: list[int], limit: int, bos_id: int | None) -> tuple[list[int
     if bos_id is not None and ids[0] == bos_id and limit > 1:
         return [ids[0], *ids[1 + dropped :]], dropped
     return ids[dropped:], dropped
+
+
+def _device_label(loaded: LoadedModel, static_cache: bool) -> str:
+    """'cuda (bfloat16)', plus the static cache and whether its decode step is compiled."""
+    label = f"{loaded.device} ({str(loaded.dtype).removeprefix('torch.')})"
+    if static_cache:
+        label += ", static KV cache" + (" + torch.compile" if loaded.device == "cuda" else "")
+    return label
+
+
+def end_ids(loaded: LoadedModel, override: Sequence[int] | None) -> set[int]:
+    """The ids that end a draft: `override` when given (e.g. `()`: never end early), else the model's."""
+    return eos_token_ids(loaded) if override is None else set(override)
 
 
 def eos_token_ids(loaded: LoadedModel) -> set[int]:

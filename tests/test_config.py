@@ -77,6 +77,11 @@ def test_app_config_validation():
     with pytest.raises(ValueError, match="max-new-tokens-cap"):
         AppConfig(max_new_tokens_cap=0)
     assert AppConfig(backend="openai", base_url="http://localhost:8000/v1").backend == "openai"
+    with pytest.raises(ValueError, match="--static-cache is for one writer at a time: use it with --engine"):
+        AppConfig(static_cache=True)  # the default engine is the batched one
+    with pytest.raises(ValueError, match="--static-cache"):
+        AppConfig(static_cache=True, engine="simple", backend="openai", base_url="http://localhost:8000/v1")
+    assert AppConfig(static_cache=True, engine="simple").static_cache
 
 
 def test_docstring_example_runs():

@@ -574,20 +574,6 @@ def test_mixed_settings_share_a_batch(engine):
     assert together == alone
 
 
-def test_static_cache_path_matches_greedy(loaded):
-    from nlg_assistant.engine import static_cache_generate
-
-    ids = loaded.tokenizer(PROMPTS[1])["input_ids"]
-    new_ids = static_cache_generate(loaded, ids, 12, ignore_eos=True)
-    assert len(new_ids) == 12
-    no_eos = BatchedBackend(loaded, eos_token_ids=())  # like ignore_eos: always 12 tokens
-    try:
-        text = run(no_eos, PROMPTS[1], GREEDY.capped(12)).result.texts[0]
-    finally:
-        no_eos.close()
-    assert text == loaded.tokenizer.decode(new_ids, skip_special_tokens=True)
-
-
 def test_shipped_model_stream_joins_the_prompt_with_a_space(shipped_loaded):
     """The house model's sentencepiece tokenizer: the first streamed word keeps its leading space."""
     document = "Once upon a time there was"

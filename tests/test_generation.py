@@ -21,6 +21,7 @@ from nlg_assistant.generation import (
     _BatchStreamer,
     _End,
     build_generation_config,
+    static_cache_length,
 )
 from nlg_assistant.models import load_model
 
@@ -99,6 +100,54 @@ def test_generation_config_is_explicit() -> None:
     sampled = build_generation_config(dataclasses.replace(SAMPLED, top_k=0), [2, 5], 3)
     assert sampled.do_sample is True and sampled.top_k == 0 and sampled.temperature == 1.0
     assert sampled.num_return_sequences == 3 and sampled.eos_token_id == [2, 5] and sampled.pad_token_id == 3
+
+
+def test_static_cache_length_is_a_power_of_two_within_the_window() -> None:
+    assert static_cache_length(10, 4096) == 256
+    assert static_cache_length(256, 4096) == 256
+    assert static_cache_length(257, 4096) == 512
+    assert static_cache_length(3000, 4096) == 4096  # capped at the window
+    assert static_cache_length(4096, 4096) == 4096
+    assert static_cache_length(100, 128) == 128  # a window under the smallest size
+
+
+PENALISED = GenerationSettings(
+    max_new_tokens=24, temperature=0.0, repetition_penalty=1.3, no_repeat_ngram_size=3
+)
+
+
+@pytest.mark.parametrize("settings", [GREEDY, PENALISED, SAMPLED], ids=["greedy", "penalised", "drafts"])
+def test_static_cache_writes_what_the_dynamic_cache_writes(loaded, backend, settings) -> None:
+    """`--static-cache` (the batch-1 latency path) changes the cache, not the text."""
+    static = LocalBackend(loaded, static_cache=True)
+    prompt = Prompt(document="Once upon a time")
+    caches: set[str] = set()  # the cache each forward pass gets
+
+    def record(module, args, kwargs) -> None:
+        caches.add(type(kwargs.get("cache", kwargs.get("past_key_values"))).__name__)
+
+    hook = loaded.model.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        static_texts = collect(static.start(prompt, settings))
+    finally:
+        hook.remove()
+    assert caches == {"StaticCache"}
+    assert static_texts == collect(backend.start(prompt, settings))
+    job = static._prepare(prompt, settings)
+    needed = len(job.prepared.ids) + settings.max_new_tokens
+    assert job.config.cache_implementation == "static"
+    assert job.config.max_cache_len == static_cache_length(needed, loaded.context_window)
+    assert backend._prepare(prompt, settings).config.cache_implementation is None
+    assert static.info.device == "cpu (float32), static KV cache"  # no compile on CPU, and it says so
+
+
+def test_end_ids_can_be_replaced(loaded) -> None:
+    document = "Once upon a time"
+    ids = loaded.tokenizer(document)["input_ids"]
+    first = greedy_ids(loaded, ids, 1)[-1]
+    stream = LocalBackend(loaded, eos_token_ids=[first]).start(Prompt(document=document), GREEDY)
+    collect(stream)
+    assert stream.result.finish_reason == "eos" and stream.result.generated_tokens == 1
 
 
 class SlowLlama(LlamaForCausalLM):

@@ -164,10 +164,33 @@ def test_missing_model_folder_exits_with_code_2(tmp_path):
     assert "Traceback" not in done.stderr + done.stdout
 
 
-def test_bad_option_exits_with_code_2(tmp_path):
-    done = run_app(["--engine", "warp"], tmp_path / "bad.log")
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--engine", "warp"], "--engine must be batched or simple"),
+        (["--static-cache"], "--static-cache is for one writer at a time: use it with --engine simple"),
+    ],
+)
+def test_bad_option_exits_with_code_2(tmp_path, flags, message):
+    done = run_app(flags, tmp_path / "bad.log")
     assert done.returncode == 2
-    assert "--engine must be batched or simple" in done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_static_cache_writes_the_same_text_and_says_so(client, tiny_model_dir, tmp_path):
+    """`--engine simple --static-cache` writes the dynamic cache's greedy text; the header says so."""
+    args = ["--model", str(tiny_model_dir), "--engine", "simple", "--static-cache"]
+    app = start_app(args, tmp_path / "static.log")
+    try:
+        greedy = dict(max_new_tokens=12, temperature=0.0, repetition_penalty=1.0)
+        text, status = Client(app.url, verbose=False).predict("Once upon a time", api_name="/story", **greedy)
+        assert text and text == client.predict("Once upon a time", api_name="/story", **greedy)[0]
+        assert "12 tokens" in status
+        with urllib.request.urlopen(app.url, timeout=10) as page:
+            assert "static KV cache" in page.read().decode()
+    finally:
+        app.stop()
 
 
 def test_share_says_why_and_keeps_serving_locally(tiny_model_dir, tmp_path):
