@@ -42,6 +42,7 @@ def test_load_tiny_model(tiny_model_dir) -> None:
     assert loaded.name == Path(tiny_model_dir).name
     assert loaded.tokenizer.pad_token_id is not None
     assert not loaded.model.training
+    assert loaded.model.config._attn_implementation == "sdpa"  # torch's fused attention kernels
 
 
 def test_load_chat_model_is_flagged_chat(tiny_chat_model_dir) -> None:
