@@ -340,17 +340,26 @@ def build_generation_config(
 ) -> GenerationConfig:
     """An explicit `GenerationConfig` for `settings`, so the model's own sampling defaults don't leak in.
 
-    Greedy (temperature 0) sets no sampling values at all; top_k 0 means no top-k filter.
+    Every sampling value is set: generate fills unset ones from the model's generation_config.json,
+    which would change sampling, and for greedy decoding (temperature 0) made transformers warn that
+    they are unused; greedy gets transformers' neutral values instead. top_k 0 means no top-k filter.
     `model_defaults` is the model's `generation_config`, only read to switch off its min_p.
     `static_cache_len` asks for a static KV cache of that many columns (on CUDA, transformers
     then compiles the decode step).
     """
+    greedy = settings.greedy
     values: dict[str, Any] = {
         "max_new_tokens": settings.max_new_tokens,
         "min_new_tokens": 0,
         "num_beams": 1,
         "num_return_sequences": settings.num_drafts,
-        "do_sample": not settings.greedy,
+        "do_sample": not greedy,
+        "temperature": 1.0 if greedy else settings.temperature,
+        "top_k": 50 if greedy else settings.top_k,  # 50: transformers' default, which greedy never reads
+        "top_p": 1.0 if greedy else settings.top_p,
+        "typical_p": 1.0,
+        "epsilon_cutoff": 0.0,
+        "eta_cutoff": 0.0,
         "repetition_penalty": settings.repetition_penalty,
         "no_repeat_ngram_size": settings.no_repeat_ngram_size,
         "eos_token_id": list(eos_ids),
@@ -359,17 +368,8 @@ def build_generation_config(
     }
     if static_cache_len is not None:
         values.update(cache_implementation="static", max_cache_len=static_cache_len)
-    if not settings.greedy:
-        values.update(
-            temperature=settings.temperature,
-            top_k=settings.top_k,
-            top_p=settings.top_p,
-            typical_p=1.0,
-            epsilon_cutoff=0.0,
-            eta_cutoff=0.0,
-        )
-        if getattr(model_defaults, "min_p", None) is not None:
-            values["min_p"] = 0.0  # None would mean "use the model's min_p"
+    if not greedy and getattr(model_defaults, "min_p", None) is not None:
+        values["min_p"] = 0.0  # None would mean "use the model's min_p"
     return GenerationConfig(**values)
 
 

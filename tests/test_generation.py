@@ -11,7 +11,7 @@ import time
 import pytest
 import torch
 from tiny import full_greedy_text, greedy_ids
-from transformers import LlamaForCausalLM
+from transformers import GenerationConfig, LlamaForCausalLM
 
 from nlg_assistant.backend import Chunk, GenerationError, GenerationTimeout, Prompt
 from nlg_assistant.config import GenerationSettings
@@ -96,10 +96,23 @@ def test_different_seeds_differ_and_random_seed_is_reported(backend) -> None:
 
 def test_generation_config_is_explicit() -> None:
     greedy = build_generation_config(GREEDY, [2], 3)
-    assert greedy.do_sample is False and greedy.temperature is None and greedy.top_k is None
+    assert greedy.do_sample is False and greedy.temperature == 1.0 and greedy.top_p == 1.0
     sampled = build_generation_config(dataclasses.replace(SAMPLED, top_k=0), [2, 5], 3)
     assert sampled.do_sample is True and sampled.top_k == 0 and sampled.temperature == 1.0
     assert sampled.num_return_sequences == 3 and sampled.eos_token_id == [2, 5] and sampled.pad_token_id == 3
+
+
+@pytest.mark.parametrize("settings", [GREEDY, SAMPLED], ids=["greedy", "sampled"])
+def test_model_sampling_defaults_neither_leak_in_nor_warn(settings) -> None:
+    """generate fills unset values from the model's generation_config.json and validates the result:
+    with the house model's defaults (temperature 0.8, top_p 0.95), a greedy request used to log
+    "generation flags are not valid and may be ignored: ['temperature', 'top_p']"."""
+    model_defaults = GenerationConfig(do_sample=True, temperature=0.8, top_k=20, top_p=0.95)
+    config = build_generation_config(settings, [2], 3, model_defaults)
+    config.update(**model_defaults.to_dict(), defaults_only=True)  # what generate does with unset values
+    config.validate(strict=True)  # raises on any "not valid and may be ignored" flag
+    kept = (config.do_sample, config.temperature, config.top_k, config.top_p)
+    assert kept == ((False, 1.0, 50, 1.0) if settings.greedy else (True, 1.0, 0, 1.0))
 
 
 def test_static_cache_length_is_a_power_of_two_within_the_window() -> None:
