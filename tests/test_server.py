@@ -18,7 +18,11 @@ from gradio_client.exceptions import AppError
 pytestmark = pytest.mark.server
 
 CAP = 48  # the server-side max_new_tokens cap the app is started with
-SMALL = {"max_new_tokens": 12}
+# A fixed seed: with a random one the tiny model's first sampled token is sometimes its eos
+# (about 1 in 20 seeds after a trimmed prompt, a CJK story or an outline request), and an empty
+# text would fail the tests that expect one. Seed 1 writes text for every request here.
+SEED = 1
+SMALL = {"max_new_tokens": 12, "seed": SEED}
 EXAMPLES = json.dumps([["hi", "Hello."], ["thx", "Thank you."]])
 
 
@@ -80,7 +84,7 @@ def test_api_lists_the_four_endpoints_with_defaults(client):
     ],
 )
 def test_every_endpoint_streams_growing_text(client, text, api_name, kwargs):
-    values = _streamed(client, text, api_name, **kwargs)
+    values = _streamed(client, text, api_name, seed=SEED, **kwargs)
     texts = [value[0] for value in values]
     assert len(texts) >= 2, values
     assert all(later.startswith(earlier.rstrip()) for earlier, later in itertools.pairwise(texts)), texts
@@ -90,7 +94,7 @@ def test_every_endpoint_streams_growing_text(client, text, api_name, kwargs):
 
 
 def test_article_without_outline_writes_one_first(client):
-    text, status = client.predict("Urban beekeeping", api_name="/article", max_new_tokens=10)
+    text, status = client.predict("Urban beekeeping", api_name="/article", max_new_tokens=10, seed=SEED)
     assert text.startswith("## ")
     assert status.startswith("Article: ") and "Section " in status
 
