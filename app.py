@@ -5,12 +5,14 @@
     python app.py --backend openai --base-url http://localhost:8000/v1 --model served-name
 
 Without --model the NLG_MODEL environment variable is used, then the house model in
-assets/models/storyteller. On Hugging Face Spaces (SPACE_ID set) the app binds 0.0.0.0.
+assets/models/storyteller. NLG_ARGS holds more flags (a Hugging Face Space runs app.py without
+any), read before the command line's. On Spaces (SPACE_ID set) the app binds 0.0.0.0.
 Exit code 2 when the options are invalid or the model cannot be loaded.
 """
 
 import argparse
 import os
+import shlex
 import sys
 
 EXIT_BAD_START = 2
@@ -87,6 +89,16 @@ def _config(args: argparse.Namespace):
     )
 
 
+def _arguments(argv: list[str] | None) -> list[str]:
+    """`$NLG_ARGS` split like a shell would, then the command line's flags (which win over it).
+
+    A Hugging Face Space runs `python app.py` without flags: its owner sets them in NLG_ARGS.
+    Raises `ValueError` for an unclosed quote.
+    """
+    command_line = sys.argv[1:] if argv is None else argv
+    return [*shlex.split(os.environ.get("NLG_ARGS", "")), *command_line]
+
+
 def _fail(message: str) -> None:
     """Print `message` to stderr and exit with code 2 (no traceback)."""
     print(f"error: {message}", file=sys.stderr, flush=True)
@@ -95,7 +107,11 @@ def _fail(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Parse flags, load the backend, build the UI and serve it until interrupted."""
-    args = _parser().parse_args(argv)
+    try:
+        arguments = _arguments(argv)
+    except ValueError as error:
+        _fail(f"could not read NLG_ARGS: {error}")
+    args = _parser().parse_args(arguments)
     try:
         config = _config(args)
     except ValueError as error:

@@ -43,15 +43,17 @@ class AppServer:
             self.process.wait(timeout=10)
 
 
-def run_app(args: list[str], log_path: Path, timeout_s: float = 30.0) -> subprocess.CompletedProcess:
-    """Run app.py to completion (for start-up failures); output captured as text."""
+def run_app(
+    args: list[str], log_path: Path, timeout_s: float = 30.0, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run app.py to completion (for start-up failures), with `env` added; output captured as text."""
     return subprocess.run(
         [sys.executable, str(REPO_ROOT / "app.py"), *args],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=timeout_s,
-        env=_env(),
+        env={**_env(), **(env or {})},
     )
 
 
@@ -82,8 +84,9 @@ def start_app(args: list[str], log_path: Path, timeout_s: float = 120.0) -> AppS
 
 
 def _env() -> dict[str, str]:
-    """The environment for the app: no hub or analytics traffic, unbuffered output, no SPACE_ID."""
-    env = {key: value for key, value in os.environ.items() if key not in ("SPACE_ID", "NLG_MODEL")}
+    """The environment for the app: no hub or analytics traffic, unbuffered output, none of our variables."""
+    ours = ("SPACE_ID", "NLG_MODEL", "NLG_ARGS")
+    env = {key: value for key, value in os.environ.items() if key not in ours}
     env.update(
         PYTHONUNBUFFERED="1",
         HF_HUB_OFFLINE="1",

@@ -169,14 +169,16 @@ def test_missing_model_folder_exits_with_code_2(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "flags, message",
+    "flags, nlg_args, message",
     [
-        (["--engine", "warp"], "--engine must be batched or simple"),
-        (["--static-cache"], "--static-cache is for one writer at a time: use it with --engine simple"),
+        (["--engine", "warp"], "", "--engine must be batched or simple"),
+        (["--static-cache"], "", "--static-cache is for one writer at a time: use it with --engine simple"),
+        ([], "--engine warp", "--engine must be batched or simple"),  # how a Space sets flags
+        ([], "--engine 'simple", "could not read NLG_ARGS: No closing quotation"),
     ],
 )
-def test_bad_option_exits_with_code_2(tmp_path, flags, message):
-    done = run_app(flags, tmp_path / "bad.log")
+def test_bad_option_exits_with_code_2(tmp_path, flags, nlg_args, message):
+    done = run_app(flags, tmp_path / "bad.log", env={"NLG_ARGS": nlg_args})
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr

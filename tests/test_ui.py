@@ -334,3 +334,15 @@ def test_app_options_read_the_environment(monkeypatch):
     monkeypatch.setenv("SPACE_ID", "user/space")
     assert app._config(app._parser().parse_args(["--model", "x"])).host == "0.0.0.0"
     assert app._config(app._parser().parse_args(["--model", "x"])).model == "x"
+
+
+def test_app_flags_from_nlg_args_come_before_the_command_line(monkeypatch):
+    """A Space runs `python app.py` bare: its owner's flags arrive in NLG_ARGS; typed flags win."""
+    import app
+
+    monkeypatch.setenv("NLG_ARGS", "--engine simple  --max-new-tokens-cap 50 --model 'my models/story'")
+    arguments = app._arguments(["--max-new-tokens-cap", "60"])
+    config = app._config(app._parser().parse_args(arguments))
+    assert (config.engine, config.max_new_tokens_cap, config.model) == ("simple", 60, "my models/story")
+    monkeypatch.delenv("NLG_ARGS")
+    assert app._arguments(["--port", "7000"]) == ["--port", "7000"]
