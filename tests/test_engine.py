@@ -52,14 +52,6 @@ def engine(loaded):
     backend.close()
 
 
-def run(backend, document: str, settings: GenerationSettings):
-    """Start and drain one request; return its stream (texts in stream.result)."""
-    stream = backend.start(Prompt(document=document), settings)
-    for _ in stream:
-        pass
-    return stream
-
-
 def drain(stream):
     """Read a stream to its end; return it (texts in stream.result)."""
     for _ in stream:
@@ -67,13 +59,15 @@ def drain(stream):
     return stream
 
 
+def run(backend, document: str, settings: GenerationSettings):
+    """Start and drain one request; return its stream (texts in stream.result)."""
+    return drain(backend.start(Prompt(document=document), settings))
+
+
 def run_together(backend, documents, settings):
     """Start all requests before reading any, so they share the batch; return the streams."""
     streams = [backend.start(Prompt(document=d), settings) for d in documents]
-    for stream in streams:
-        for _ in stream:
-            pass
-    return streams
+    return [drain(stream) for stream in streams]
 
 
 def wait_until(predicate, timeout_s: float = 10.0) -> bool:
@@ -570,7 +564,7 @@ def test_mixed_settings_share_a_batch(engine):
     plans = [(PROMPTS[0], GREEDY), (PROMPTS[1], PENALISED), (PROMPTS[2], sampled), (PROMPTS[3], PENALISED)]
     alone = [run(engine, d, s).result.texts for d, s in plans]
     streams = [engine.start(Prompt(document=d), s) for d, s in plans]
-    together = [(list(s), s.result.texts)[1] for s in streams]
+    together = [drain(s).result.texts for s in streams]
     assert together == alone
 
 
