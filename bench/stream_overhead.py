@@ -166,7 +166,7 @@ def run(model: str, device: str, tokens: int, rounds: int, threads: int = 0) -> 
     simple = LocalBackend(loaded)
     ids, _ = simple._encode(_prompt())
     times: dict[str, list[float]] = {"bare generate": [], "batched engine (ours)": [], "simple engine": []}
-    _own_thread(_bare_generate, loaded, ids, 8), _streamed_fresh(loaded, settings.capped(8))  # warm-up
+    _own_thread(_bare_generate, loaded, ids, 8)  # warm-up (each engine warms itself up in _streamed_fresh)
     for _ in range(rounds):
         seconds, bare_ids = _own_thread(_bare_generate, loaded, ids, tokens)
         times["bare generate"].append(seconds)
