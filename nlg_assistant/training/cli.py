@@ -31,15 +31,38 @@ def _add_prepare(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
 
 
-def _add_train_flags(p) -> None:
+def _add_train_flags(p, settings_class=None, data_dir: str = "data/gc8k") -> None:
     from nlg_assistant.training.train import TrainSettings
 
-    for f in fields(TrainSettings):
+    for f in fields(settings_class or TrainSettings):
         if f.name in ("data_dir", "out_dir"):
             continue
-        p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default)
-    p.add_argument("--data-dir", default="data/gc8k")
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(f.default, bool):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
+        else:
+            p.add_argument(flag, type=type(f.default), default=f.default)
+    p.add_argument("--data-dir", default=data_dir)
     p.add_argument("--out", required=True, help="run folder (checkpoint, metrics, final model)")
+
+
+def _add_v2(sub) -> None:
+    from nlg_assistant.training.train_v2 import V2Settings
+
+    p = sub.add_parser("prepare-v2", help="clean the corpus and tokenise it with an existing tokenizer")
+    p.add_argument(
+        "--data", nargs="*", help="corpus .txt files (default ../shared/corpus/gutenberg_children_*)"
+    )
+    p.add_argument("--manifest", default=None)
+    p.add_argument("--out", default="data/v2")
+    p.add_argument("--tokenizer", default=str(REPO_ROOT / "assets" / "models" / "storyteller"))
+    p.add_argument("--val-fraction", type=float, default=0.05)
+    p.add_argument("--min-death-year", type=int, default=1955)
+    p.add_argument("--seed", type=int, default=0)
+    train = sub.add_parser(
+        "train-v2", help="Muon + WSD pre-training, resumable, decay at seq 512 with the mix"
+    )
+    _add_train_flags(train, V2Settings, "data/v2")
 
 
 def _add_eval(sub) -> None:
@@ -67,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_flags(sub.add_parser("pretrain", help="train a small Llama from scratch"))
     distil = sub.add_parser("distil", help="train a student with a teacher (use --alpha 1 for no teacher)")
     _add_train_flags(distil)
+    _add_v2(sub)
     _add_eval(sub)
     card = sub.add_parser("card", help="write the model card and loss curve into a model folder")
     card.add_argument("folder")
@@ -74,13 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(args):
+def _settings(args, settings_class=None):
     from nlg_assistant.training.train import TrainSettings
 
-    values = {
-        f.name: getattr(args, f.name) for f in fields(TrainSettings) if f.name not in ("data_dir", "out_dir")
-    }
-    return TrainSettings(data_dir=args.data_dir, out_dir=args.out, **values)
+    cls = settings_class or TrainSettings
+    values = {f.name: getattr(args, f.name) for f in fields(cls) if f.name not in ("data_dir", "out_dir")}
+    return cls(data_dir=args.data_dir, out_dir=args.out, **values)
 
 
 def _manifest(args, files: list[Path]) -> Path | None:
@@ -88,6 +111,28 @@ def _manifest(args, files: list[Path]) -> Path | None:
         return Path(args.manifest)
     guess = files[0].parent / "gutenberg_children_manifest.tsv" if files else None
     return guess if guess and guess.exists() else None
+
+
+def _run_v2(args) -> None:
+    """The v2 data preparation and training commands."""
+    if args.cmd == "prepare-v2":
+        from nlg_assistant.training import data
+
+        files = _files(args.data)
+        meta = data.prepare_v2(
+            files,
+            _manifest(args, files),
+            Path(args.out),
+            Path(args.tokenizer),
+            args.val_fraction,
+            args.seed,
+            args.min_death_year,
+        )
+        print(json.dumps({k: meta[k]["tokens"] for k in ("train", "val", "val_raw")}))
+    else:
+        from nlg_assistant.training.train_v2 import V2Settings, run_v2
+
+        print(json.dumps(run_v2(_settings(args, V2Settings))))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "distil" and args.alpha < 1.0 and not args.teacher:
             raise SystemExit("distil with --alpha < 1 needs --teacher FOLDER")
         print(json.dumps(run_training(_settings(args))))
+    elif args.cmd in ("prepare-v2", "train-v2"):
+        _run_v2(args)
     elif args.cmd == "eval":
         from nlg_assistant.training.evaluate import eval_command
 
