@@ -46,22 +46,29 @@ def _add_train_flags(p, settings_class=None, data_dir: str = "data/gc8k") -> Non
     p.add_argument("--out", required=True, help="run folder (checkpoint, metrics, final model)")
 
 
-def _add_v2(sub) -> None:
-    from nlg_assistant.training.train_v2 import V2Settings
-
-    p = sub.add_parser("prepare-v2", help="clean the corpus and tokenise it with an existing tokenizer")
+def _add_split_flags(p) -> None:
+    """Corpus files and the book split of `prepare` (same seed: the held-out books stay held out)."""
     p.add_argument(
         "--data", nargs="*", help="corpus .txt files (default ../shared/corpus/gutenberg_children_*)"
     )
     p.add_argument("--manifest", default=None)
-    p.add_argument("--out", default="data/v2")
     p.add_argument("--tokenizer", default=str(REPO_ROOT / "assets" / "models" / "storyteller"))
     p.add_argument("--val-fraction", type=float, default=0.05)
     p.add_argument("--min-death-year", type=int, default=1955)
     p.add_argument("--seed", type=int, default=0)
-    train = sub.add_parser(
-        "train-v2", help="Muon + WSD pre-training, resumable, decay at seq 512 with the mix"
-    )
+
+
+def _add_v2(sub) -> None:
+    from nlg_assistant.training.train_v2 import V2Settings
+
+    p = sub.add_parser("prepare-v2", help="clean the corpus and tokenise it with an existing tokenizer")
+    _add_split_flags(p)
+    p.add_argument("--out", default="data/v2")
+    mix = sub.add_parser("mix", help="build the fine-tuning mix (task examples) from the training books")
+    _add_split_flags(mix)
+    mix.add_argument("--out", default="data/v2/mix.bin", help="token file (+ .json counts, .sample.txt)")
+    mix.add_argument("--limit", type=int, default=400, help="prompt token budget of the section examples")
+    train = sub.add_parser("train-v2", help="Muon + WSD training, resumable, decay at seq 512 with the mix")
     _add_train_flags(train, V2Settings, "data/v2")
 
 
@@ -113,6 +120,29 @@ def _manifest(args, files: list[Path]) -> Path | None:
     return guess if guess and guess.exists() else None
 
 
+def _run_mix(args) -> None:
+    """Build, tokenise and write the fine-tuning mix with its counts and a readable sample."""
+    from nlg_assistant.training import finetune
+    from nlg_assistant.training import tokenizer as tk
+
+    files = _files(args.data)
+    books = finetune.training_books(
+        files, _manifest(args, files), args.val_fraction, args.seed, args.min_death_year
+    )
+    tok = tk.load_tokenizer(Path(args.tokenizer))
+
+    def count(text: str) -> int:
+        return len(tok(text, add_special_tokens=False)["input_ids"])
+
+    texts, kinds = finetune.build_mix(books, args.seed, count, args.limit)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    info = {"books": len(books), "examples": kinds, "tokens": finetune.write_mix(tok, texts, out)}
+    out.with_suffix(".json").write_text(json.dumps(info, indent=1))
+    out.with_suffix(".sample.txt").write_text("\n\n=====\n\n".join(texts[:30]), encoding="utf-8")
+    print(json.dumps(info))
+
+
 def _run_v2(args) -> None:
     """The v2 data preparation and training commands."""
     if args.cmd == "prepare-v2":
@@ -162,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "distil" and args.alpha < 1.0 and not args.teacher:
             raise SystemExit("distil with --alpha < 1 needs --teacher FOLDER")
         print(json.dumps(run_training(_settings(args))))
+    elif args.cmd == "mix":
+        _run_mix(args)
     elif args.cmd in ("prepare-v2", "train-v2"):
         _run_v2(args)
     elif args.cmd == "eval":
