@@ -74,7 +74,7 @@ def _add_v2(sub) -> None:
 
 def _add_eval(sub) -> None:
     p = sub.add_parser("eval", help="validation perplexity and tokens/s of a model folder")
-    p.add_argument("model", help="HF model folder")
+    p.add_argument("model", nargs="+", help="HF model folder(s): several are compared side by side")
     p.add_argument("--data", nargs="*", help="raw corpus files to split like `prepare` did")
     p.add_argument("--data-dir", default="data/gc8k", help="prepared folder (val.bin) used without --data")
     p.add_argument("--manifest", default=None)
@@ -86,6 +86,10 @@ def _add_eval(sub) -> None:
     p.add_argument("--max-chars", type=int, default=0, help="cut each validation document to N chars")
     p.add_argument("--trigram", action="store_true", help="also score a Kneser-Ney trigram baseline")
     p.add_argument("--json", default="", help="write the numbers to this JSON file")
+    p.add_argument("--positions", action="store_true", help="perplexity by position in 1024-token windows")
+    p.add_argument("--position-windows", type=int, default=24)
+    p.add_argument("--tasks", type=int, default=0, help="N tries per tab on held-out books (0 = none)")
+    p.add_argument("--task-seed", type=int, default=0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -197,9 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd in ("prepare-v2", "train-v2"):
         _run_v2(args)
     elif args.cmd == "eval":
-        from nlg_assistant.training.evaluate import eval_command
+        from nlg_assistant.training.evaluate import compare_models
 
-        eval_command(args, _files(args.data) if args.data else None, REPO_ROOT)
+        compare_models(args, _files(args.data) if args.data else None, REPO_ROOT)
     elif args.cmd == "card":
         from nlg_assistant.training.card import write_card
 

@@ -107,16 +107,21 @@ def outline_examples(topic: str, sections: list[Section], rng: random.Random) ->
     return out
 
 
-def section_example(topic: str, sections: list[Section], index: int, count: Count, limit: int) -> str:
-    """Section prompt for sections[index] of this outline (article so far trimmed by the app's budget)."""
-    n = len(sections)
-    length = 150 * n
+def section_prompt(topic: str, sections: list[Section], index: int, count: Count, limit: int) -> str:
+    """The app's section prompt for sections[index] of this outline; the article so far (earlier
+    openings) is trimmed by the app's own budget fitting."""
     outline = "\n".join(f"{i}. {s.title}" for i, s in enumerate(sections, 1))
     written = "\n\n".join(f"## {s.title}\n\n{opening(s.paragraphs, 60)}" for s in sections[:index])
     budget = TokenBudget(count=count, limit=limit)
-    doc = prompts.build_section(topic, outline, index, written, length_words=length, budget=budget).document
+    length = 150 * len(sections)
+    return prompts.build_section(topic, outline, index, written, length_words=length, budget=budget).document
+
+
+def section_example(topic: str, sections: list[Section], index: int, count: Count, limit: int) -> str:
+    """Section prompt -> the chapter's opening, then the next `## ` heading (the app's stop) if any."""
+    doc = section_prompt(topic, sections, index, count, limit)
     body = opening(sections[index].paragraphs, 150)
-    tail = f"\n\n## {sections[index + 1].title}" if index + 1 < n else ""
+    tail = f"\n\n## {sections[index + 1].title}" if index + 1 < len(sections) else ""
     return f"{doc}\n{body}{tail}"
 
 
@@ -233,20 +238,26 @@ def style_note(text: str) -> str:
     return ", ".join(notes) + "."
 
 
-def story_example(paragraphs: tuple[str, ...], start: int, rng: random.Random) -> str | None:
-    """Story prompt (memory = names the continuation reuses, sometimes a style note) -> the continuation."""
+def story_prompt(paragraphs: tuple[str, ...], start: int, rng: random.Random) -> tuple[str, str, list[str]]:
+    """(app story prompt, true continuation, memory names) from paragraphs[start:], or ("", "", []) when
+    the chapter is too short. Memory = up to two names of the passage that the continuation reuses."""
     story, i = [], start
     while i < len(paragraphs) and len(" ".join(story).split()) < 120:
         story.append(paragraphs[i])
         i += 1
     cont = opening(paragraphs[i:], 80)
     if not cont or len(" ".join(story).split()) > 260:
-        return None
+        return "", "", []
     shared = [n for n in names_in(" ".join(story)) if n in cont][:2]
     memory = ", ".join(shared) + "." if shared else ""
     style = style_note(" ".join(story)) if rng.random() < 0.4 else ""
-    doc = prompts.build_story("\n".join(story), memory, style).document
-    return f"{doc}\n{cont.replace(chr(10) * 2, chr(10))}"
+    return prompts.build_story("\n".join(story), memory, style).document, cont, shared
+
+
+def story_example(paragraphs: tuple[str, ...], start: int, rng: random.Random) -> str | None:
+    """Story prompt (memory names, sometimes a style note) -> its continuation; None if too short."""
+    doc, cont, _ = story_prompt(paragraphs, start, rng)
+    return f"{doc}\n{cont.replace(chr(10) * 2, chr(10))}" if doc else None
 
 
 def story_examples(sections: list[Section], rng: random.Random, n: int) -> list[str]:
