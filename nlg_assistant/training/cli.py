@@ -77,6 +77,7 @@ def _add_eval(sub) -> None:
     p.add_argument("model", nargs="+", help="HF model folder(s): several are compared side by side")
     p.add_argument("--data", nargs="*", help="raw corpus files to split like `prepare` did")
     p.add_argument("--data-dir", default="data/gc8k", help="prepared folder (val.bin) used without --data")
+    p.add_argument("--val-name", default="val.bin", help="token file in --data-dir (v2: val_raw.bin = v1's)")
     p.add_argument("--manifest", default=None)
     p.add_argument("--val-fraction", type=float, default=0.05)
     p.add_argument("--seed", type=int, default=0)

@@ -90,7 +90,7 @@ def generation_speed(model, tok, new_tokens: int = 64, prompt: str = "Once upon 
 def _eval_tokens(args, files: list[Path] | None, tok) -> tuple[np.ndarray, list[str] | None]:
     """Validation tokens (and the train texts when raw files were given)."""
     if files is None:
-        return data.open_tokens(Path(args.data_dir) / "val.bin"), None
+        return data.open_tokens(Path(args.data_dir) / getattr(args, "val_name", "val.bin")), None
     manifest = Path(args.manifest) if args.manifest else files[0].parent / corpus.MANIFEST_NAME
     train, val = val_documents(
         files,
