@@ -252,3 +252,19 @@ def test_per_position_buckets_and_rope_change():
     positions.with_rope_theta(model, 1e6)
     after = positions.token_nll(model, tokens, 96, 4)
     assert torch.allclose(before[:, 0], after[:, 0]) and not torch.allclose(before, after)
+
+
+def test_time_mode_fixes_the_decay_from_the_measured_step_rate(v2_data, tmp_path):
+    s = _v2_settings(v2_data, tmp_path / "run", max_steps=0, decay_frac=0.0, max_minutes=10, decay_minutes=2)
+    run = train_v2.setup(s)
+    run.step = 500
+    train_v2.maybe_start_decay(run, s, elapsed=7 * 60, steps_per_s=1.0)
+    assert run.sched.decay_start is None  # 8 minutes of stable training first
+    train_v2.maybe_start_decay(run, s, elapsed=8 * 60, steps_per_s=1.0)
+    assert run.sched == train_v2.Schedule(500, 108)  # 90% of 2 minutes at 1 step/s
+    train_v2.maybe_start_decay(run, s, elapsed=9 * 60, steps_per_s=5.0)
+    assert run.sched == train_v2.Schedule(500, 108)  # fixed once, kept across resumes
+    assert not train_v2.should_stop(run, s, elapsed=10.5 * 60)  # a little grace to finish the decay
+    assert train_v2.should_stop(run, s, elapsed=11 * 60)
+    run.step = 608
+    assert train_v2.should_stop(run, s, elapsed=0)
