@@ -268,3 +268,16 @@ def test_time_mode_fixes_the_decay_from_the_measured_step_rate(v2_data, tmp_path
     assert train_v2.should_stop(run, s, elapsed=11 * 60)
     run.step = 608
     assert train_v2.should_stop(run, s, elapsed=0)
+
+
+def test_export_checkpoint_writes_the_checkpoint_weights(v2_data, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    s = _v2_settings(v2_data, tmp_path / "run", max_steps=3, decay_frac=0.0)
+    train_v2.run_v2(s, progress=False)
+    folder = train_v2.export_checkpoint(tmp_path / "run", tmp_path / "exported")
+    exported = AutoModelForCausalLM.from_pretrained(folder).state_dict()
+    saved = torch.load(tmp_path / "run" / "ckpt.pt", weights_only=False)["weights"]
+    assert all(torch.equal(exported[k], saved[k]) for k in saved)
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        train_v2.export_checkpoint(tmp_path / "nothing", tmp_path / "x")

@@ -70,6 +70,9 @@ def _add_v2(sub) -> None:
     mix.add_argument("--limit", type=int, default=400, help="prompt token budget of the section examples")
     train = sub.add_parser("train-v2", help="Muon + WSD training, resumable, decay at seq 512 with the mix")
     _add_train_flags(train, V2Settings, "data/v2")
+    export = sub.add_parser("export-v2", help="a train-v2 run's latest checkpoint as a model folder")
+    export.add_argument("run", help="the train-v2 --out folder")
+    export.add_argument("--out", required=True, help="model folder to write")
 
 
 def _add_eval(sub) -> None:
@@ -199,6 +202,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_training(_settings(args))))
     elif args.cmd == "mix":
         _run_mix(args)
+    elif args.cmd == "export-v2":
+        from nlg_assistant.training.train_v2 import export_checkpoint
+
+        print(export_checkpoint(Path(args.run), Path(args.out)))
     elif args.cmd in ("prepare-v2", "train-v2"):
         _run_v2(args)
     elif args.cmd == "eval":

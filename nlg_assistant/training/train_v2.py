@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -319,3 +319,12 @@ def finish(run: V2Run, s: V2Settings, out_dir: Path) -> dict:
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def export_checkpoint(run_dir: Path, folder: Path) -> Path:
+    """Write a run's latest checkpoint (e.g. mid-run, before the decay) as a model folder for `eval`."""
+    if not (Path(run_dir) / "ckpt.pt").exists():
+        raise FileNotFoundError(f"no checkpoint in {run_dir}")
+    s = V2Settings(**json.loads((Path(run_dir) / "settings.json").read_text()))
+    run = setup(replace(s, device="cpu"))
+    return export_model(run.model, run.tok, Path(folder))
