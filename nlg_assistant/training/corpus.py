@@ -67,3 +67,18 @@ def split_documents(docs: list[Document], val_fraction: float, seed: int) -> tup
 def default_files(repo_root: Path) -> list[Path]:
     """The default corpus files: ../shared/corpus/gutenberg_children_*.txt relative to the repo root."""
     return sorted((repo_root.parent / "shared" / "corpus").glob(DEFAULT_GLOB))
+
+
+def titles(manifest: Path | None) -> dict[tuple[str, int], str]:
+    """(file, index-in-file) -> book title from the manifest ({} without one)."""
+    out: dict[tuple[str, int], str] = {}
+    if manifest is None or not Path(manifest).exists():
+        return out
+    counters: dict[str, int] = {}
+    with open(manifest, encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh, delimiter="\t"):
+            name = row["output_file"]
+            idx = counters.get(name, 0)
+            counters[name] = idx + 1
+            out[(name, idx)] = (row.get("title") or "").strip()
+    return out

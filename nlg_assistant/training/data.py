@@ -92,3 +92,40 @@ def val_windows(n_tokens: int, seq_len: int, max_windows: int) -> np.ndarray:
     if max_windows and n_full > max_windows:
         starts = starts[np.linspace(0, n_full - 1, max_windows).astype(int)]
     return starts
+
+
+def prepare_v2(
+    files: list[Path],
+    manifest: Path | None,
+    out_dir: Path,
+    tokenizer_folder: Path,
+    val_fraction: float,
+    seed: int,
+    min_death_year: int = 1955,
+) -> dict:
+    """v2 data: the same book split as `prepare` (same seed: the held-out books stay held out), books
+    cleaned by `clean.clean_document`, tokenised with an existing tokenizer (the shipped model's, so its
+    weights can be trained on). Writes train.bin, val.bin (cleaned), val_raw.bin (uncleaned, v1's
+    windows), tokenizer/ and meta.json."""
+    from nlg_assistant.training.clean import clean_document
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tok = tk.load_tokenizer(tokenizer_folder)
+    tok.save_pretrained(str(out_dir / "tokenizer"))
+    docs = corpus.load_corpus(files, manifest, min_death_year)
+    train, val = corpus.split_documents(docs, val_fraction, seed)
+    meta = {"files": [str(f) for f in files], "seed": seed, "vocab_size": len(tok), "n_docs": len(docs)}
+    meta["tokenizer_from"] = str(tokenizer_folder)
+    splits = {
+        "train": [clean_document(d.text) for d in train],
+        "val": [clean_document(d.text) for d in val],
+        "val_raw": [d.text for d in val],
+    }
+    for name, texts in splits.items():
+        tokens = encode_documents(tok, texts)
+        write_tokens(out_dir / f"{name}.bin", tokens)
+        meta[name] = {"tokens": int(tokens.size), "chars": sum(len(t) for t in texts)}
+    meta["train"]["docs"] = [f"{d.source}#{d.index}" for d in train]
+    meta["val"]["docs"] = [f"{d.source}#{d.index}" for d in val]
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=1))
+    return meta

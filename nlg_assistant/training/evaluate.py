@@ -90,7 +90,7 @@ def generation_speed(model, tok, new_tokens: int = 64, prompt: str = "Once upon 
 def _eval_tokens(args, files: list[Path] | None, tok) -> tuple[np.ndarray, list[str] | None]:
     """Validation tokens (and the train texts when raw files were given)."""
     if files is None:
-        return data.open_tokens(Path(args.data_dir) / "val.bin"), None
+        return data.open_tokens(Path(args.data_dir) / getattr(args, "val_name", "val.bin")), None
     manifest = Path(args.manifest) if args.manifest else files[0].parent / corpus.MANIFEST_NAME
     train, val = val_documents(
         files,
@@ -143,3 +143,95 @@ def eval_command(args, files: list[Path] | None, repo_root: Path) -> dict:
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1))
     return res
+
+
+def chars_covered(tok, tokens: np.ndarray, starts: np.ndarray, seq_len: int) -> int:
+    """Characters of the text whose tokens the windows predict (for bits per character)."""
+    total = 0
+    for o in starts:
+        ids = np.asarray(tokens[o + 1 : o + seq_len + 1], dtype=np.int64).tolist()
+        total += len(tok.decode(ids, skip_special_tokens=True))
+    return total
+
+
+def held_out_books(args, files: list[Path]) -> list[tuple[str, str]]:
+    """(title, raw text) of the held-out books of the `prepare` split (for the per-tab figures)."""
+    manifest = Path(args.manifest) if args.manifest else files[0].parent / corpus.MANIFEST_NAME
+    manifest = manifest if manifest.exists() else None
+    docs = corpus.load_corpus(files, manifest)
+    _, val = corpus.split_documents(docs, args.val_fraction, args.seed)
+    names = corpus.titles(manifest)
+    return [(names.get((d.source, d.index)) or d.text.split("\n", 1)[0][:60], d.text) for d in val]
+
+
+def extra_figures(args, model, tok, tokens: np.ndarray, tasks) -> dict:
+    """Per-position perplexity (1024-token windows) and the per-tab figures, as asked by the flags."""
+    from nlg_assistant.training import positions, taskeval
+
+    out = {}
+    if args.positions:
+        nll = positions.token_nll(model, tokens, 1024, args.position_windows)
+        out["ppl_by_position"] = positions.by_position(nll)
+    if tasks:
+        out |= taskeval.run_tasks(model, tok, tasks, args.task_seed)
+    return out
+
+
+def _tasks_for(args, files: list[Path] | None, repo_root: Path) -> list:
+    """Per-tab tries on held-out books (none without --tasks); token counts by the first model's tokenizer."""
+    from nlg_assistant.training import taskeval
+
+    if not args.tasks:
+        return []
+    tok = tk.load_tokenizer(Path(args.model[0]))
+
+    def count(text: str) -> int:
+        return len(tok(text, add_special_tokens=False)["input_ids"])
+
+    books = held_out_books(args, files or corpus.default_files(repo_root))
+    return taskeval.build_tasks(books, args.tasks, args.task_seed, count)
+
+
+def _one_model(args, folder: str, with_trigram: bool, files, repo_root: Path, tasks: list) -> dict:
+    """eval_command's figures for one model plus bits/char and the optional extra figures."""
+    from argparse import Namespace
+
+    one = Namespace(**(vars(args) | {"model": folder, "json": "", "trigram": with_trigram}))
+    res = eval_command(one, files, repo_root)
+    model, tok = load_model(Path(folder))
+    tokens, _ = _eval_tokens(args, files, tok)
+    starts = data.val_windows(len(tokens), args.seq_len, args.max_windows)
+    bits = res["nll"] * res["tokens"] / math.log(2)
+    res["bits_per_char"] = bits / chars_covered(tok, tokens, starts, args.seq_len)
+    if "trigram_nll" in res:
+        res["trigram_bits_per_char"] = res["bits_per_char"] * res["trigram_nll"] / res["nll"]
+    return res | extra_figures(args, model, tok, tokens, tasks)
+
+
+def compare_models(args, files: list[Path] | None, repo_root: Path) -> dict:
+    """`eval` for one or more models on the same windows and tries; prints them side by side."""
+    tasks = _tasks_for(args, files, repo_root)
+    results = {
+        folder: _one_model(args, folder, args.trigram and i == 0, files, repo_root, tasks)
+        for i, folder in enumerate(args.model)
+    }
+    print_table(results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return results
+
+
+def print_table(results: dict) -> None:
+    """One row per figure, one column per model."""
+    names = list(results)
+    settings = {"seq_len", "max_windows", "max_docs", "max_chars", "val_fraction", "seed", "windows"}
+    keys = [k for k, v in results[names[0]].items() if isinstance(v, (int, float)) and k not in settings]
+    keys += [f"ppl {b}" for b in results[names[0]].get("ppl_by_position", {})]
+    print("figure".ljust(28) + "".join(Path(n).name[:18].rjust(20) for n in names))
+    for key in keys:
+        cells = []
+        for n in names:
+            r = results[n]
+            value = r["ppl_by_position"].get(key[4:]) if key.startswith("ppl ") else r.get(key)
+            cells.append("-" if value is None else f"{value:.4g}")
+        print(key.ljust(28) + "".join(c.rjust(20) for c in cells))
