@@ -103,10 +103,17 @@ class RowSampler:
         return scores
 
     def _draw(self, scores: torch.Tensor) -> int:
-        """Temperature, top-k and top-p filtering, then one draw with this sequence's generator.
+        """Temperature, top-k and top-p filtering, then one draw with this sequence's generator."""
+        candidates, probs = self.distribution(scores)
+        drawn = torch.multinomial(probs, 1, generator=self.generator)
+        return int(drawn) if candidates is None else int(candidates[drawn])
+
+    def distribution(self, scores: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """The sampling distribution for penalised, n-gram-banned `scores` (vocab,): (candidates, probs).
 
         Works on the candidates only: the top-k (or all tokens, sorted) in descending order,
         so a step costs a top-k and a draw over k values rather than a draw over the vocabulary.
+        `candidates` is None when every token is a candidate (probs is then over the vocabulary).
         """
         settings = self.settings
         scores = scores / settings.temperature
@@ -115,12 +122,11 @@ class RowSampler:
         elif settings.top_p < 1.0:
             values, candidates = torch.sort(scores, descending=True)  # (vocab,)
         else:
-            probs = torch.softmax(scores, dim=-1)
-            return int(torch.multinomial(probs, 1, generator=self.generator))
+            return None, torch.softmax(scores, dim=-1)
         probs = torch.softmax(values, dim=-1)
         if settings.top_p < 1.0:
             probs = _top_p_keep(probs, settings.top_p)
-        return int(candidates[torch.multinomial(probs, 1, generator=self.generator)])
+        return candidates, probs
 
 
 def _top_p_keep(probs: torch.Tensor, top_p: float) -> torch.Tensor:
