@@ -48,7 +48,8 @@ class RowSampler:
         self.seen_kept_outside = False  # True when a batch owns `seen` (a row view) and marks it
         self.vocab_size, self.device = vocab_size, device
         if self.seen is not None and self.ids:
-            self.seen[torch.tensor(self.ids, device=device).clamp_(max=vocab_size - 1)] = True
+            ids = torch.tensor(self.ids, device=device)
+            self.seen[ids[ids < vocab_size]] = True  # ids past the lm head can't be penalised (transformers)
         # followers[(t1..t_{n-1})] = tokens seen right after that (n-1)-gram
         self.followers: dict[tuple[int, ...], set[int]] = {}
         for end in range(self.ngram, len(self.ids) + 1) if self.ngram else ():
@@ -119,6 +120,9 @@ class RowSampler:
         scores = scores / settings.temperature
         if settings.top_k > 0:
             values, candidates = torch.topk(scores, min(settings.top_k, scores.shape[-1]))  # (k,), descending
+            tied = int((scores >= values[-1]).sum())  # transformers keeps every token tied with the k-th
+            if tied > values.shape[0]:
+                values, candidates = torch.topk(scores, tied)
         elif settings.top_p < 1.0:
             values, candidates = torch.sort(scores, descending=True)  # (vocab,)
         else:
