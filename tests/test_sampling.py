@@ -158,9 +158,12 @@ def test_repetition_penalty_equals_transformers_exactly_on_negative_logits():
 def test_repetition_penalty_ignores_ids_beyond_the_logits():
     """An id past the lm head (an added token) penalises nothing, as in transformers; not the last token."""
     ids, logits = random_case(0)
-    ids = [*ids, VOCAB + 3]
-    mine = RowSampler(settings(repetition_penalty=1.5), ids, VOCAB, "cpu")._penalise(logits)
-    assert torch.equal(mine, RepetitionPenaltyLogitsProcessor(1.5)(torch.tensor([ids]), logits[None])[0])
+    ids = [*ids, VOCAB, VOCAB + 3]
+    sampler = RowSampler(settings(repetition_penalty=1.5), ids, VOCAB, "cpu")
+    sampler.observe(VOCAB)  # and when observed
+    assert torch.equal(
+        sampler._penalise(logits), RepetitionPenaltyLogitsProcessor(1.5)(torch.tensor([ids]), logits[None])[0]
+    )
 
 
 def test_batched_penalty_rows_equal_transformers():
@@ -177,6 +180,55 @@ def test_batched_penalty_rows_equal_transformers():
         expected = RepetitionPenaltyLogitsProcessor(p)(torch.tensor([ids]), row_logits[None])[0]
         assert torch.equal(scores[row], expected if p != 1.0 else row_logits)
     assert choose_tokens(logits, samplers) == [int(torch.argmax(scores[r])) for r in range(len(penalties))]
+
+
+def row_samplers(plans, cases):
+    """A `RowSampler` per (settings, seed) plan on its case's prompt, seeded generators for sampled rows."""
+    return [
+        RowSampler(s, ids, VOCAB, "cpu", None if s.greedy else torch.Generator().manual_seed(seed))
+        for (s, seed), (ids, _) in zip(plans, cases, strict=True)
+    ]
+
+
+MIXED = [  # greedy rows with and without penalties and n-gram bans, and sampled rows
+    (settings(temperature=0.0, repetition_penalty=1.3), 0),
+    (settings(temperature=0.0, no_repeat_ngram_size=2), 0),
+    (settings(temperature=0.8, top_k=20, repetition_penalty=1.3), 1),
+    (settings(temperature=0.0), 0),
+    (settings(temperature=1.0, top_p=0.9, no_repeat_ngram_size=2, repetition_penalty=2.0), 2),
+]
+
+
+@pytest.mark.parametrize(
+    "plans",
+    [
+        MIXED,
+        [(settings(temperature=0.0, repetition_penalty=p), 0) for p in (1.3, 1.0, 1.3)],  # one group, not all
+        [(settings(temperature=0.0, repetition_penalty=p), 0) for p in (1.3, 2.0)],  # two groups, all rows
+        [(settings(temperature=0.0, repetition_penalty=1.5), 0)] * 3,
+    ],
+    ids=["mixed", "one-group", "two-groups", "all-alike"],
+)
+def test_choose_tokens_equals_each_row_alone(plans):
+    """The batched chooser, given the batch's seen rows (as the engine does), picks as each row alone."""
+    for step in range(5):
+        cases = [random_case(100 * step + row) for row in range(len(plans))]
+        logits = torch.stack([row_logits for _, row_logits in cases])
+        together = row_samplers(plans, cases)
+        seen = torch.stack([sampler.seen_or_blank() for sampler in together])
+        alone = [
+            sampler.choose(row_logits)
+            for sampler, (_, row_logits) in zip(row_samplers(plans, cases), cases, strict=True)
+        ]
+        assert choose_tokens(logits, together, seen) == alone
+        assert choose_tokens(logits, row_samplers(plans, cases)) == alone
+
+
+def test_seen_or_blank():
+    penalised = RowSampler(settings(repetition_penalty=1.2), [3, 5], VOCAB, "cpu")
+    assert penalised.seen_or_blank().nonzero().flatten().tolist() == [3, 5]
+    plain = RowSampler(settings(), [3, 5], VOCAB, "cpu").seen_or_blank()
+    assert plain.shape == (VOCAB,) and plain.dtype == torch.bool and not plain.any()
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4])
