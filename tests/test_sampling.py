@@ -231,6 +231,12 @@ def test_seen_or_blank():
     assert plain.shape == (VOCAB,) and plain.dtype == torch.bool and not plain.any()
 
 
+def test_sampler_state_is_made_on_the_given_device():
+    """On a GPU the masks must live with the logits; "meta" stands in for a second device here."""
+    assert RowSampler(settings(repetition_penalty=1.2), [], VOCAB, "meta").seen.device.type == "meta"
+    assert RowSampler(settings(), [3], VOCAB, "meta").seen_or_blank().device.type == "meta"
+
+
 @pytest.mark.parametrize("n", [1, 2, 3, 4])
 def test_no_repeat_ngram_bans_like_transformers_from_the_sequence_start(n):
     """Every prefix length, from shorter than the n-gram on, and after tokens observed one by one."""
