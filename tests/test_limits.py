@@ -54,3 +54,51 @@ def test_capping_lowers_max_new_tokens_to_the_cap_only():
     assert GenerationSettings(max_new_tokens=4096).capped(1024).max_new_tokens == 1024
     assert GenerationSettings(max_new_tokens=1024).capped(1024).max_new_tokens == 1024
     assert GenerationSettings(max_new_tokens=1023).capped(1024).max_new_tokens == 1023
+
+
+def test_unknown_settings_are_named():
+    with pytest.raises(SettingsError, match=r"^unknown setting\(s\): top_q, warmth$"):
+        GenerationSettings.from_mapping({"warmth": 1, "top_q": 0.5, "top_p": 0.5})
+
+
+# The start-up flags' documented choices and bounds (README's flag table); errors start with the flag.
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"device": "gpu"}, r"^--device must be auto, cpu or cuda \(got 'gpu'\)$"),
+        ({"device": "CPU"}, r"^--device must be auto, cpu or cuda"),
+        ({"backend": "vllm"}, r"^--backend must be local or openai \(got 'vllm'\)$"),
+        ({"engine": "fast"}, r"^--engine must be batched or simple \(got 'fast'\)$"),
+        ({"backend": "openai"}, r"^--backend openai needs --base-url, e\.g\. http://localhost:8000/v1$"),
+        (
+            {"static_cache": True},
+            r"^--static-cache is for one writer at a time: use it with --engine simple \(",
+        ),
+        (
+            {"static_cache": True, "engine": "simple", "backend": "openai", "base_url": "http://x/v1"},
+            r"writers\)$",
+        ),
+        ({"request_timeout_s": 0}, r"^--request-timeout-s must be more than 0$"),
+        ({"max_batch_size": 0}, r"^--max-batch-size and --max-queue must be at least 1$"),
+        ({"max_queue": 0}, r"^--max-batch-size and --max-queue must be at least 1$"),
+    ],
+)
+def test_bad_start_up_options_are_refused_naming_the_flag(values, message):
+    with pytest.raises(ValueError, match=message):
+        AppConfig(**values)
+
+
+def test_documented_start_up_choices_and_smallest_values_are_accepted():
+    for device in ("auto", "cpu", "cuda"):
+        assert AppConfig(device=device).device == device
+    assert AppConfig(engine="simple", static_cache=True).static_cache
+    assert AppConfig(backend="openai", base_url="http://localhost:8000/v1").backend == "openai"
+    smallest = AppConfig(max_batch_size=1, max_queue=1, request_timeout_s=0.5)
+    assert (smallest.max_batch_size, smallest.max_queue, smallest.request_timeout_s) == (1, 1, 0.5)
+    defaults = AppConfig()
+    assert (defaults.engine, defaults.backend, defaults.max_batch_size, defaults.max_queue) == (
+        "batched",
+        "local",
+        16,
+        64,
+    )
