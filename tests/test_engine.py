@@ -152,6 +152,7 @@ def test_prefill_groups_keep_order_and_bound_padded_tokens():
     # a long prompt would make the others' padding cost 3 x 1500 tokens: it goes alone
     assert sizes(_prefill_groups(requests(10, 10, 1500, 10), 2048)) == [[10, 10], [1500], [10]]
     assert sizes(_prefill_groups(requests(3000, 5), 2048)) == [[3000], [5]]  # over budget alone: it runs
+    assert sizes(_prefill_groups(requests(1024, 1024), 2048)) == [[1024, 1024]]  # exactly the budget
     assert sizes(_prefill_groups(requests(*[100] * 30), 2048)) == [[100] * 20, [100] * 10]
     assert _prefill_groups([], 2048) == []
 

@@ -13,7 +13,7 @@ import math
 
 import pytest
 import torch
-from transformers import LogitsProcessorList
+from transformers import GenerationConfig, LogitsProcessorList
 from transformers.generation.logits_process import (
     NoRepeatNGramLogitsProcessor,
     RepetitionPenaltyLogitsProcessor,
@@ -129,6 +129,36 @@ def test_simple_engine_processors_equal_transformers(tiny, name):
         built = tiny.model._get_logits_processor(config, input_ids_seq_length=len(ids), device="cpu")
         processed = built(torch.tensor([ids]), logits.clone()[None])[0]
         assert torch.equal(processed, reference(s, ids, logits))
+
+
+# a model whose generation_config.json sets everything our settings don't cover, differently
+MODEL_DEFAULTS = dict(
+    do_sample=True, temperature=0.6, top_k=20, top_p=0.5, typical_p=0.9, epsilon_cutoff=3e-4,
+    eta_cutoff=3e-4, min_p=0.1, min_new_tokens=5, num_beams=2, max_new_tokens=7, use_cache=False,
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("greedy", [True, False], ids=["greedy", "sampled"])
+def test_simple_engine_config_leaves_no_model_default_in(greedy):
+    """What `generate` runs with after filling unset values from the model's defaults, as it does."""
+    s = settings(temperature=0.0 if greedy else 0.9, top_k=10, top_p=0.8, max_new_tokens=33, num_drafts=1)
+    # greedy: a model's min_p can't be neutralised (0.0 is flagged too); it only logs that it is unused
+    defaults = {k: v for k, v in MODEL_DEFAULTS.items() if not (greedy and k == "min_p")}
+    config = build_generation_config(s, [2], 3, GenerationConfig(**defaults))
+    config.update(**defaults, defaults_only=True)  # generate: model defaults fill unset values
+    config.validate(strict=True)  # no "flags are not valid and may be ignored" warning
+    assert (config.max_new_tokens, config.min_new_tokens, config.num_beams, config.use_cache) == (
+        33,
+        0,
+        1,
+        True,
+    )
+    assert (config.typical_p, config.epsilon_cutoff, config.eta_cutoff) == (1.0, 0.0, 0.0)
+    if not greedy:
+        assert config.min_p == 0.0
+        assert (config.temperature, config.top_k, config.top_p) == (0.9, 10, 0.8)
+    static = build_generation_config(s, [2], 3, static_cache_len=512)
+    assert (static.cache_implementation, static.max_cache_len) == ("static", 512)
 
 
 @pytest.mark.parametrize("penalty", [1.0, 1.2, 2.0])

@@ -31,6 +31,8 @@ def test_trim_left_keeps_the_last_ids_and_a_leading_bos():
     assert _trim_left(ids, 4, bos_id=None) == ([16, 17, 18, 19], 7)
     assert _trim_left(ids[1:], 4, bos_id=1) == ([16, 17, 18, 19], 6)  # no BOS to keep
     assert _trim_left(ids, 1, bos_id=1) == ([19], 10)  # no room for the BOS
+    assert _trim_left(ids, 2, bos_id=1) == ([1, 19], 9)
+    assert _trim_left(ids, 10, bos_id=1) == ([1, *range(11, 20)], 1)  # one too many
     assert _trim_left(ids, 11, bos_id=1) == (ids, 0)
     assert _trim_left(ids, 50, bos_id=1) == (ids, 0)
 
