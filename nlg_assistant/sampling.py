@@ -48,7 +48,8 @@ class RowSampler:
         self.seen_kept_outside = False  # True when a batch owns `seen` (a row view) and marks it
         self.vocab_size, self.device = vocab_size, device
         if self.seen is not None and self.ids:
-            self.seen[torch.tensor(self.ids, device=device).clamp_(max=vocab_size - 1)] = True
+            ids = torch.tensor(self.ids, device=device)
+            self.seen[ids[ids < vocab_size]] = True  # ids past the lm head can't be penalised (transformers)
         # followers[(t1..t_{n-1})] = tokens seen right after that (n-1)-gram
         self.followers: dict[tuple[int, ...], set[int]] = {}
         for end in range(self.ngram, len(self.ids) + 1) if self.ngram else ():
@@ -103,24 +104,33 @@ class RowSampler:
         return scores
 
     def _draw(self, scores: torch.Tensor) -> int:
-        """Temperature, top-k and top-p filtering, then one draw with this sequence's generator.
+        """Temperature, top-k and top-p filtering, then one draw with this sequence's generator."""
+        candidates, probs = self.distribution(scores)
+        drawn = torch.multinomial(probs, 1, generator=self.generator)
+        return int(drawn) if candidates is None else int(candidates[drawn])
+
+    def distribution(self, scores: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """The sampling distribution for penalised, n-gram-banned `scores` (vocab,): (candidates, probs).
 
         Works on the candidates only: the top-k (or all tokens, sorted) in descending order,
         so a step costs a top-k and a draw over k values rather than a draw over the vocabulary.
+        `candidates` is None when every token is a candidate (probs is then over the vocabulary).
         """
         settings = self.settings
         scores = scores / settings.temperature
         if settings.top_k > 0:
             values, candidates = torch.topk(scores, min(settings.top_k, scores.shape[-1]))  # (k,), descending
+            tied = int((scores >= values[-1]).sum())  # transformers keeps every token tied with the k-th
+            if tied > values.shape[0]:
+                values, candidates = torch.topk(scores, tied)
         elif settings.top_p < 1.0:
             values, candidates = torch.sort(scores, descending=True)  # (vocab,)
         else:
-            probs = torch.softmax(scores, dim=-1)
-            return int(torch.multinomial(probs, 1, generator=self.generator))
+            return None, torch.softmax(scores, dim=-1)
         probs = torch.softmax(values, dim=-1)
         if settings.top_p < 1.0:
             probs = _top_p_keep(probs, settings.top_p)
-        return int(candidates[torch.multinomial(probs, 1, generator=self.generator)])
+        return candidates, probs
 
 
 def _top_p_keep(probs: torch.Tensor, top_p: float) -> torch.Tensor:

@@ -152,6 +152,7 @@ def test_prefill_groups_keep_order_and_bound_padded_tokens():
     # a long prompt would make the others' padding cost 3 x 1500 tokens: it goes alone
     assert sizes(_prefill_groups(requests(10, 10, 1500, 10), 2048)) == [[10, 10], [1500], [10]]
     assert sizes(_prefill_groups(requests(3000, 5), 2048)) == [[3000], [5]]  # over budget alone: it runs
+    assert sizes(_prefill_groups(requests(1024, 1024), 2048)) == [[1024, 1024]]  # exactly the budget
     assert sizes(_prefill_groups(requests(*[100] * 30), 2048)) == [[100] * 20, [100] * 10]
     assert _prefill_groups([], 2048) == []
 
@@ -326,15 +327,31 @@ def test_cancel_frees_the_slot(loaded):
         backend.close()
 
 
-def test_abandoned_stream_frees_its_rows_within_a_step(engine):
+def test_abandoned_stream_frees_its_rows_within_a_step(engine, loaded):
     stream = engine.start(Prompt(document=PROMPTS[0]), LONG)
     chunks = iter(stream)
     next(chunks)
     assert wait_until(lambda: engine.stats()["rows"] == 1)  # it joins the batch right after its prefill
-    steps_before = engine.stats()["steps"]
-    chunks.close()  # what happens when the browser goes away mid-stream
-    assert wait_until(lambda: engine.stats()["rows"] == 0)
-    assert engine.stats()["steps"] - steps_before <= 2
+    inside, release, forwards = threading.Event(), threading.Event(), []
+
+    def hold_first_forward(module, args):
+        forwards.append(args[0].shape)
+        if not inside.is_set():  # the scheduler waits here, inside a decode step
+            inside.set()
+            release.wait(timeout=10)
+
+    hook = loaded.model.get_input_embeddings().register_forward_pre_hook(hold_first_forward)
+    try:
+        assert inside.wait(timeout=10)
+        steps = engine.stats()["steps"]
+        chunks.close()  # what happens when the browser goes away mid-stream
+        release.set()
+        assert wait_until(lambda: engine.stats()["rows"] == 0)
+    finally:
+        release.set()
+        hook.remove()
+    assert engine.stats()["steps"] == steps + 1  # only the step already running was finished
+    assert len(forwards) == 1  # and no forward pass ran after it
 
 
 def test_full_queue_raises_busy(loaded):

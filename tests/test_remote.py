@@ -213,6 +213,16 @@ def test_hf_only_settings_reach_transformers_serve(base_backend, tiny_model_dir)
     assert result.seed == 1234
 
 
+def test_max_new_tokens_cap_holds_whatever_the_request_asks(servers, tiny_model_dir):
+    """A request for 24 tokens through a backend capped at 5 gets the model's first 5, from the server."""
+    capped = OpenAIBackend(servers[0].url, servers[0].model_dir, timeout_s=30, max_new_tokens_cap=5)
+    prompt = Prompt(document="Once upon a time there was a little fox")
+    _, result = run(capped, prompt, GREEDY)
+    assert result.texts[0] == local_continuation(tiny_model_dir, prompt.document, GREEDY.capped(5))
+    assert result.generated_tokens == 5 and result.finish_reason == "length"
+    assert result.texts[0] != local_continuation(tiny_model_dir, prompt.document, GREEDY)
+
+
 def test_sampling_with_no_hf_extras_still_samples(servers, tiny_model_dir):
     """transformers serve samples only with do_sample: a fresh backend must find that out itself."""
     backend = OpenAIBackend(servers[0].url, servers[0].model_dir, timeout_s=30)  # nothing learned yet

@@ -197,6 +197,25 @@ def test_eval_reproduces_the_cards_slice_perplexity():
     assert res["ppl"] == pytest.approx(expected["ppl"], rel=0.01)
 
 
+@pytest.mark.skipif(not (SHIPPED / "config.json").exists(), reason="no shipped model folder")
+def test_eval_reproduces_the_committed_slices_perplexity():
+    """Runs without the corpus: the card's held-out books, cut to 3000 characters each, in tests/data."""
+    expected = json.loads((REPO / "tests" / "data" / "storyteller_eval_slice.json").read_text())
+    torch.set_num_threads(1)
+    model, tok = evaluate.load_model(SHIPPED)
+    texts = [document["text"] for document in expected["documents"]]
+    res = evaluate.perplexity(model, data.encode_documents(tok, texts), expected["seq_len"])
+    assert (res["tokens"], res["windows"]) == (expected["tokens"], expected["windows"])
+    assert res["ppl"] == pytest.approx(expected["ppl"], rel=1e-3)
+    files = sorted(CORPUS_DIR.glob(corpus.DEFAULT_GLOB))
+    if files:  # the slice really is the start of the card's held-out books
+        card = json.loads((SHIPPED / "eval_slice.json").read_text())
+        _, val = evaluate.val_documents(
+            files, CORPUS_DIR / corpus.MANIFEST_NAME, card["val_fraction"], card["seed"], card["max_docs"]
+        )
+        assert texts == [text[: expected["chars_per_document"]] for text in val]
+
+
 def test_gpu_preset_fits_the_shipping_budget():
     """The preset `gpu_train.sh` trains must still ship: at most 50 MB in bf16."""
     from transformers import AutoTokenizer
