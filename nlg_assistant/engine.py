@@ -54,17 +54,20 @@ from .backend import (
     Chunk,
     GenerationError,
     GenerationResult,
-    GenerationTimeout,
     Prompt,
 )
 from .config import DEFAULT_MAX_NEW_TOKENS_CAP, AppConfig, GenerationSettings
-from .generation import (
+from .decoding import (
     DraftDecoder,
-    LocalBackend,
     PreparedPrompt,
+    PromptPreparer,
+    StreamEnd,
+    StreamFailure,
     build_result,
+    device_label,
     end_ids,
     failure_message,
+    next_item,
 )
 from .models import LoadedModel
 from .sampling import RowSampler, choose_tokens
@@ -77,31 +80,19 @@ PREFILL_TOKENS = 2048
 
 
 @dataclass
-class _End:
-    """Stream queue item: the request is over (finished, stopped or cancelled)."""
-
-
-@dataclass
-class _Failure:
-    """Stream queue item: the scheduler failed this request with `error`."""
-
-    error: BaseException
-
-
-@dataclass
 class _Request:
     """One `start()` call, shared by the scheduler thread and the caller's stream."""
 
     prepared: PreparedPrompt  # fitted prompt ids, settings (capped, seed resolved), notices
     decoders: list[DraftDecoder]  # one per draft: incremental text + stop strings
-    sink: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)  # Chunk | _End | _Failure
+    sink: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)  # Chunk | StreamEnd | StreamFailure
     cancelled: threading.Event = field(default_factory=threading.Event)
     started: float = field(default_factory=time.perf_counter)
     first_token_at: float | None = None
     last_token_at: float = field(default_factory=time.perf_counter)
     ended_at: float | None = None
     rows_left: int = 0  # drafts still decoding
-    over: bool = False  # _End or _Failure was queued
+    over: bool = False  # StreamEnd or StreamFailure was queued
 
     def emit(self, draft: int, text: str) -> None:
         """Queue a text piece for the stream (empty pieces are skipped)."""
@@ -114,7 +105,7 @@ class _Request:
             return
         self.over = True
         self.ended_at = time.perf_counter()
-        self.sink.put(_End() if failure is None else _Failure(failure))
+        self.sink.put(StreamEnd() if failure is None else StreamFailure(failure))
 
     def result(self) -> GenerationResult:
         """Texts and measurements, in the same terms as `generation.LocalBackend`."""
@@ -140,7 +131,7 @@ class BatchedStream:
 
     def __init__(self, request: _Request, timeout_s: float, wake: threading.Condition) -> None:
         self.result: GenerationResult | None = None
-        self._failure: _Failure | None = None
+        self._failure: StreamFailure | None = None
         self._request = request
         self._timeout_s = timeout_s
         self._wake = wake
@@ -157,10 +148,10 @@ class BatchedStream:
         try:
             while True:
                 item = self._failure or self._next_item()
-                if isinstance(item, _End):
+                if isinstance(item, StreamEnd):
                     self.result = self._request.result()
                     return
-                if isinstance(item, _Failure):
+                if isinstance(item, StreamFailure):
                     self._failure = item  # iterating again raises again instead of waiting
                     if isinstance(item.error, GenerationError):
                         raise item.error
@@ -170,19 +161,11 @@ class BatchedStream:
             if self.result is None:  # stopped early, timed out or failed: free the rows
                 self.cancel()
 
-    def _next_item(self) -> Chunk | _End | _Failure:
+    def _next_item(self) -> Chunk | StreamEnd | StreamFailure:
         """The next queue item; raises `GenerationTimeout` when nothing came for `timeout_s`."""
         request = self._request
-        while True:
-            wait = self._timeout_s - (time.perf_counter() - request.last_token_at)
-            try:
-                return request.sink.get(timeout=max(wait, 0.0))
-            except queue.Empty:
-                if time.perf_counter() - request.last_token_at >= self._timeout_s:
-                    raise GenerationTimeout(
-                        f"no token arrived within {self._timeout_s:g} s, so generation was stopped; "
-                        "the server may be overloaded, try again with fewer tokens"
-                    ) from None
+        hint = "the server may be overloaded, try again with fewer tokens"
+        return next_item(request.sink, lambda: request.last_token_at, self._timeout_s, hint)
 
 
 @dataclass
@@ -394,8 +377,11 @@ class BatchedBackend:
         self.max_new_tokens_cap = max_new_tokens_cap
         self.timeout_s = timeout_s
         self.eos_ids = end_ids(loaded, eos_token_ids)
-        # The simple backend's prompt encoding and window fitting, shared so both engines agree
-        self._prompts = LocalBackend(loaded, max_new_tokens_cap, timeout_s)
+        # the same prompt encoding and window fitting as generation.LocalBackend (decoding.py)
+        self._preparer = PromptPreparer(loaded, max_new_tokens_cap)
+        self._info = BackendInfo(
+            loaded.name, f"{device_label(loaded, False)}, batched", loaded.context_window, loaded.chat
+        )
         self._wake = threading.Condition()  # guards _waiting, _thread, _closed
         self._waiting: deque[_Request] = deque()
         self._batch = _Batch()
@@ -418,12 +404,11 @@ class BatchedBackend:
     @property
     def info(self) -> BackendInfo:
         """Model name, device (with dtype and engine), context window and chat flag."""
-        info = self._prompts.info
-        return BackendInfo(info.model_name, f"{info.device}, batched", info.context_window, info.chat)
+        return self._info
 
     def count_tokens(self, text: str) -> int:
         """How many tokens `text` takes (without special tokens)."""
-        return self._prompts.count_tokens(text)
+        return len(self.loaded.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def start(self, prompt: Prompt, settings: GenerationSettings) -> BatchedStream:
         """Queue a request; raises `BusyError` when the queue is full, `GenerationError` if it can't run."""
@@ -470,8 +455,7 @@ class BatchedBackend:
                 f"num_drafts is {settings.num_drafts} but this server decodes at most "
                 f"{self.max_batch_size} sequences at once; ask for fewer drafts"
             )
-        # the same encoding (chat template or document) and window fitting as generation.LocalBackend
-        prepared = self._prompts.prepare_prompt(prompt, settings)
+        prepared = self._preparer.prepare(prompt, settings)
         return _Request(prepared, prepared.draft_decoders(self.loaded.tokenizer, prompt.stop))
 
     def _ensure_thread(self) -> None:
