@@ -20,8 +20,8 @@ Bad input raises `PromptError`, whose message is fit to show a user.
 True
 >>> parse_outline("1. Intro\\n2) Why it matters\\n\\n  3.  Next steps")
 ['Intro', 'Why it matters', 'Next steps']
->>> get_builder("outline")(topic="Urban beekeeping").stop
-('\\nTopic:',)
+>>> build_outline("Urban beekeeping").document.endswith("one numbered heading per line:\\n1.")
+True
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ INPUT_TAG, OUTPUT_TAG = "### Input:", "### Output:"
 FEWSHOT_STOP = ("\n" + INPUT_TAG, "\n" + OUTPUT_TAG)
 SECTION_STOP = ("\n## ", "\n# ")
 OUTLINE_STOP = ("\nTopic:",)
+OUTLINE_PREFIX = "1."  # the document form ends with it: the outline's text starts after it
+MAX_HEADING_CHARS = 80  # a drafted "heading" can be a whole paragraph; prompts use at most this much
 
 Messages = tuple[dict[str, str], ...]
 Render = Callable[[str], tuple[str, Messages]]
@@ -46,13 +48,6 @@ Render = Callable[[str], tuple[str, Messages]]
 
 class PromptError(ValueError):
     """The fields cannot make a prompt (empty text, too many examples...); the message is for the user."""
-
-
-class UnknownTaskError(PromptError, KeyError):
-    """`get_builder` was asked for a task that has no builder."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
 
 
 # ---------------------------------------------------------------------------- text cleaning
@@ -259,6 +254,7 @@ def build_story(
     budget: TokenBudget | None = None,
     *,
     chat: bool | None = None,
+    what: str = "story",
 ) -> Prompt:
     """A prompt that continues `story`, keeping `memory` (characters, setting) and `style` notes.
 
@@ -268,8 +264,9 @@ def build_story(
     from the left at a paragraph, line or word boundary so that notes plus story end fit;
     the notes are always kept and a notice says how much was left out. `chat` picks the form
     the budget applies to (True: messages, False: document, None: both), see `BackendInfo.chat`.
+    `what` names the text in messages ("story", or "article" when Continue extends an article).
     """
-    text = _required(story, "story", "write a few sentences for the model to continue.").rstrip(" \t")
+    text = _required(story, what, "write a few sentences for the model to continue.").rstrip(" \t")
     notes = (_block(memory), _block(style))
 
     def render(part: str) -> tuple[str, Messages]:
@@ -279,7 +276,7 @@ def build_story(
         return _counted(render(part), chat)
 
     _check_fits(counted(""), budget, "shorten the memory and style notes.")
-    kept, notices = _fit_tail(text.lstrip("\n"), counted, budget, "story")
+    kept, notices = _fit_tail(text.lstrip("\n"), counted, budget, what)
     document, messages = render(kept)
     return Prompt(document=document, messages=messages, notices=notices)
 
@@ -344,32 +341,42 @@ def build_outline(
 ) -> Prompt:
     """A prompt asking for an article outline: numbered section headings, one per line.
 
-    The user may edit the result; `parse_outline` reads it back. Raises `PromptError` for an
-    empty topic, a target length outside 50-20000 words, or fields too long for the budget
-    (`chat` as in `build_story`).
+    It asks for `suggested_sections(length_words)` sections. The document form ends with
+    `OUTLINE_PREFIX` ("1."), so a base model's text continues the first heading. The user may
+    edit the result; `parse_outline` reads it back. Raises `PromptError` for an empty topic,
+    a target length outside 50-20000 words, or fields too long for the budget (`chat` as in
+    `build_story`).
     """
     brief = _Brief.from_fields(topic, keywords, audience, tone, length_words)
     sections = suggested_sections(brief.length_words)
-    ask = f"Outline of the article in {sections} sections, one numbered heading per line:\n"
+    # the document opens the list, so a base model writes numbered headings rather than prose
+    ask = f"Outline of the article in {sections} sections, one numbered heading per line:\n{OUTLINE_PREFIX}"
     system = (
         "You plan articles. Reply with the outline only: numbered section headings, one per "
         "line, with no other text."
     )
-    user = f"{brief.lines()}\n\nWrite an outline with about {sections} sections."
+    user = f"{brief.lines()}\n\nWrite an outline with exactly {sections} sections."
     forms = (f"{brief.lines()}\n\n{ask}", _messages(system, ("user", user)))
     _check_fits(_counted(forms, chat), budget, "shorten the topic and keywords.")
     return Prompt(document=forms[0], messages=forms[1], stop=OUTLINE_STOP)
 
 
-def _numbered(headings: Sequence[str]) -> str:
-    """Headings as a numbered list, one per line."""
-    return "\n".join(f"{i}. {heading}" for i, heading in enumerate(headings, 1))
+def _numbered(headings: Sequence[str], first: int = 0) -> str:
+    """Headings as a numbered list (numbers from `first` + 1), one per line."""
+    return "\n".join(f"{i}. {heading}" for i, heading in enumerate(headings, first + 1))
 
 
-def _section_forms(brief: _Brief, headings: Sequence[str], index: int, written: str) -> tuple[str, Messages]:
-    """Document and chat forms for writing section `index` after the (possibly trimmed) `written`."""
+def _section_forms(
+    brief: _Brief, headings: Sequence[str], index: int, written: str, span: int
+) -> tuple[str, Messages]:
+    """Document and chat forms for writing section `index` after the (possibly trimmed) `written`.
+
+    The outline shows the headings within `span` of the current one (all of them when it fits).
+    """
     words = max(30, round(brief.length_words / len(headings)))
-    heading, outline = headings[index], _numbered(headings)
+    heading = headings[index]
+    first = max(0, index - span)
+    outline = _numbered(headings[first : index + span + 1], first)
     article = f"{written}\n\n" if written else ""
     document = f"{brief.lines()}\n\nOutline:\n{outline}\n\nArticle:\n\n{article}## {heading}\n"
     system = (
@@ -383,6 +390,36 @@ def _section_forms(brief: _Brief, headings: Sequence[str], index: int, written: 
         f"Write section {index + 1} of {len(headings)}: {heading}"
     )
     return document, _messages(system, ("user", user))
+
+
+def _outline_span(
+    brief: _Brief, headings: Sequence[str], index: int, budget: TokenBudget | None, chat: bool | None
+) -> int:
+    """The widest outline window around section `index` whose prompt (without article) fits the budget."""
+    spans = (len(headings), 2, 1, 0)
+    if budget is None:
+        return spans[0]
+    _check_budget(budget)
+    for span in spans:
+        if (
+            _measure(_counted(_section_forms(brief, headings, index, "", span), chat), budget.count)
+            <= budget.limit
+        ):
+            return span
+    return 0  # even the current heading alone is too long: _check_fits says what to shorten
+
+
+def outline_headings(outline: str) -> list[str]:
+    """The section headings of an outline, each cut to `MAX_HEADING_CHARS` at a word boundary."""
+    return [_clip(heading) for heading in parse_outline(outline)]
+
+
+def _clip(heading: str) -> str:
+    """`heading` cut to at most `MAX_HEADING_CHARS` characters, at a word boundary when there is one."""
+    if len(heading) <= MAX_HEADING_CHARS:
+        return heading
+    cut = heading[:MAX_HEADING_CHARS].rsplit(" ", 1)[0]
+    return (cut or heading[:MAX_HEADING_CHARS]).rstrip(" ,;:-") + "…"
 
 
 def build_section(
@@ -400,26 +437,29 @@ def build_section(
 ) -> Prompt:
     """A prompt that writes the body of section `section_index` (0-based) of `outline`.
 
-    `written` is the article so far; under a `budget` it is trimmed from the left (topic and
-    outline are kept). The target is about `length_words` / number of sections words. The
+    `written` is the article so far; under a `budget` it is trimmed from the left (with a notice),
+    while the brief, the current heading and the nearest outline headings are kept (the whole
+    outline when it fits; headings are cut to `MAX_HEADING_CHARS`). The target is about
+    `length_words` / number of sections words. The
     stop strings end the output where a base model would start the next "## " heading.
     `chat` as in `build_story`.
     """
     brief = _Brief.from_fields(topic, keywords, audience, tone, length_words)
-    headings = parse_outline(outline)
+    headings = outline_headings(outline)
     if not headings:
         raise PromptError("The outline is empty: write or generate at least one section heading.")
     index = _whole_number(section_index, "The section number")
     if not 0 <= index < len(headings):
         raise PromptError(f"There is no section {index + 1}: the outline has {len(headings)} section(s).")
+    span = _outline_span(brief, headings, index, budget, chat)
 
     def render(part: str) -> tuple[str, Messages]:
-        return _section_forms(brief, headings, index, part)
+        return _section_forms(brief, headings, index, part, span)
 
     def counted(part: str) -> tuple[str, Messages]:
         return _counted(render(part), chat)
 
-    _check_fits(counted(""), budget, "shorten the topic, keywords or outline.")
+    _check_fits(counted(""), budget, "shorten the topic, keywords or the current heading.")
     kept, notices = _fit_tail(clean_text(written).strip(), counted, budget, "article so far")
     document, messages = render(kept)
     return Prompt(document=document, messages=messages, stop=SECTION_STOP, notices=notices)
@@ -500,7 +540,8 @@ def parse_outline(outline: str) -> list[str]:
     Understands numbered lines ("1.", "1)", "(1)", "1.2", "IV.", "a)", "Section 2:"), bullets
     ("-", "*", "+", "\u2022"), markdown "#" headings and plain lines; ignores blank lines, rules
     and stray whitespace. When some lines are numbered, only those are headings (sub-items and
-    a chat model's preamble are skipped); else markdown headings, else bullets, else every line.
+    a chat model's preamble are skipped); else markdown headings, else bullets, else every line
+    but a chat model's framing ("Sure! Here is an outline.", "I hope this helps!").
     """
     lines = [parsed for raw in clean_text(outline).split("\n") if (parsed := _parse_line(raw))]
     for kind in ("number", "hash", "bullet"):
@@ -508,9 +549,22 @@ def parse_outline(outline: str) -> list[str]:
         if group:
             return [text.rstrip(":").strip() or text for text in _top_level(group)]
     texts = [line.text for line in lines]
-    if len(texts) > 1 and texts[0].endswith(":"):  # "Here is the outline:" before plain headings
+    while len(texts) > 1 and _is_chatter(texts[0]):  # "Sure! Here is an outline:" before the headings
         texts = texts[1:]
+    while len(texts) > 1 and _is_chatter(texts[-1]):  # "I hope this helps!" after them
+        texts = texts[:-1]
     return [text.rstrip(":").strip() or text for text in texts]
+
+
+_CHATTER = re.compile(
+    r"(?i)(sure|certainly|of course|okay|ok|absolutely|great|here(?:'s| is| are)|below is|"
+    r"i hope|hope this|let me know|feel free)\b"
+)
+
+
+def _is_chatter(text: str) -> bool:
+    """True for a chat model's framing line around an outline (a lead-in ending in ':', 'Sure!...')."""
+    return text.endswith(":") or bool(_CHATTER.match(text))
 
 
 # ---------------------------------------------------------------------------- few-shot
@@ -641,11 +695,16 @@ def build_fewshot(
 
 @dataclass(frozen=True)
 class Preset:
-    """A ready-made few-shot task: an instruction and example (input, output) pairs."""
+    """A ready-made few-shot task: an instruction and example (input, output) pairs.
+
+    `one_line`: the outputs are single lines (headlines...), so generation stops at the end of
+    the line. Every preset fits the bundled model's 512-token window at default settings.
+    """
 
     name: str
     instruction: str
     examples: tuple[tuple[str, str], ...]
+    one_line: bool = False
 
 
 PRESETS: dict[str, Preset] = {
@@ -672,23 +731,19 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "Product description",
-            "Write a short, vivid product description (two sentences) from the product notes.",
+            "Write a short, vivid product description from the product notes.",
             (
                 (
-                    "Steel water bottle, 750 ml, keeps drinks cold 24 h, leak-proof lid",
-                    "Stay refreshed all day with this 750 ml stainless-steel bottle that keeps drinks "
-                    "ice-cold for 24 hours. Its leak-proof lid means it can ride in any bag without worry.",
+                    "Steel water bottle, 750 ml, keeps drinks cold 24 h",
+                    "Stay refreshed all day: this 750 ml steel bottle keeps drinks ice-cold for 24 hours.",
                 ),
                 (
-                    "Wireless earbuds, noise cancelling, 30 h battery with case, USB-C charging",
-                    "Shut out the world and hear every detail with active noise cancelling. Up to 30 hours "
-                    "of playback with the case and fast USB-C charging keep the music going.",
+                    "Wireless earbuds, noise cancelling, 30 h battery",
+                    "Shut out the world with noise cancelling and enjoy up to 30 hours of music.",
                 ),
                 (
-                    "Merino wool hiking socks, pack of 3, cushioned sole, odour resistant",
-                    "Soft merino wool and a cushioned sole keep your feet warm, dry and comfortable from "
-                    "trailhead to summit. Naturally odour-resistant, this pack of three is ready for "
-                    "multi-day trips.",
+                    "Wool hiking socks, pack of 3, cushioned sole",
+                    "Soft wool and a cushioned sole keep your feet warm and comfortable on every trail.",
                 ),
             ),
         ),
@@ -697,39 +752,20 @@ PRESETS: dict[str, Preset] = {
             "Write a concise, accurate news headline for the paragraph.",
             (
                 (
-                    "The city council voted on Tuesday to add 40 km of protected bike lanes over the "
-                    "next three years, paid for by a new downtown parking fee.",
-                    "Council Approves 40 km of Protected Bike Lanes, Funded by Parking Fee",
+                    "The city council voted on Tuesday to add 40 km of protected bike lanes, paid for "
+                    "by a new parking fee.",
+                    "Council Approves 40 km of Bike Lanes, Funded by Parking Fee",
                 ),
                 (
-                    "Researchers found that a 20-minute walk after meals reduced blood sugar spikes in "
-                    "adults with type 2 diabetes, according to a study published on Monday.",
+                    "A study found that a short walk after meals reduced blood sugar spikes in adults.",
                     "Short Walk After Meals Cuts Blood Sugar Spikes, Study Finds",
                 ),
                 (
-                    "Following a student petition, the central library will stay open until midnight "
-                    "during exam weeks, starting next month.",
-                    "Library to Stay Open Until Midnight During Exams After Student Petition",
+                    "After a student petition, the library will stay open until midnight during exams.",
+                    "Library to Stay Open Until Midnight During Exams",
                 ),
             ),
+            one_line=True,
         ),
     )
 }
-
-BUILDERS: dict[str, Callable[..., Prompt]] = {
-    "story": build_story,
-    "outline": build_outline,
-    "section": build_section,
-    "fewshot": build_fewshot,
-}
-
-
-def get_builder(task: str) -> Callable[..., Prompt]:
-    """The prompt builder for `task` ("story", "outline", "section" or "fewshot").
-
-    Raises `UnknownTaskError` (a `PromptError` and a `KeyError`) naming the known tasks.
-    """
-    key = task.strip().lower() if isinstance(task, str) else ""
-    if key not in BUILDERS:
-        raise UnknownTaskError(f"Unknown task {task!r}: choose one of {', '.join(BUILDERS)}.")
-    return BUILDERS[key]
