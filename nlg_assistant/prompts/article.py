@@ -128,26 +128,30 @@ def _section_forms(
     return document, _messages(system, ("user", user))
 
 
-def _outline_span(
+def _spans(
     brief: _Brief, headings: Sequence[str], index: int, budget: TokenBudget | None, chat: bool | None
-) -> int:
-    """The widest outline window around section `index` whose prompt (without article) fits the budget."""
-    spans = (len(headings), 2, 1, 0)
+) -> list[int]:
+    """Outline windows around section `index` to try, widest first: those whose prompt (without the
+    article) fits the budget, or just the current heading when none does."""
+    spans = [len(headings), 2, 1, 0]
     if budget is None:
-        return spans[0]
+        return spans[:1]
     _check_budget(budget)
-    for span in spans:
-        if (
-            _measure(_counted(_section_forms(brief, headings, index, "", span), chat), budget.count)
-            <= budget.limit
-        ):
-            return span
-    return 0  # even the current heading alone is too long: _check_fits says what to shorten
+    fitting = [
+        span
+        for span in spans
+        if _measure(_counted(_section_forms(brief, headings, index, "", span), chat), budget.count)
+        <= budget.limit
+    ]
+    return fitting or [0]
 
 
 def outline_headings(outline: str) -> list[str]:
-    """The section headings of an outline, each cut to `MAX_HEADING_CHARS` at a word boundary."""
-    return [_clip(heading) for heading in parse_outline(outline)]
+    """The section headings of an outline, each cut to `MAX_HEADING_CHARS` at a word boundary.
+
+    Headings without a letter or digit (a stray "]" a small model wrote) are left out.
+    """
+    return [_clip(heading) for heading in parse_outline(outline) if any(c.isalnum() for c in heading)]
 
 
 def _clip(heading: str) -> str:
@@ -187,18 +191,25 @@ def build_section(
     index = _whole_number(section_index, "The section number")
     if not 0 <= index < len(headings):
         raise PromptError(f"There is no section {index + 1}: the outline has {len(headings)} section(s).")
-    span = _outline_span(brief, headings, index, budget, chat)
+    written = clean_text(written).strip()
+    for span in _spans(brief, headings, index, budget, chat):
 
-    def render(part: str) -> tuple[str, Messages]:
-        return _section_forms(brief, headings, index, part, span)
+        def render(part: str, span: int = span) -> tuple[str, Messages]:
+            return _section_forms(brief, headings, index, part, span)
 
-    def counted(part: str) -> tuple[str, Messages]:
-        return _counted(render(part), chat)
+        def counted(part: str) -> tuple[str, Messages]:
+            return _counted(render(part), chat)
 
-    _check_fits(counted(""), budget, "shorten the topic, keywords or the current heading.")
-    kept, notices = _fit_tail(clean_text(written).strip(), counted, budget, "article so far")
-    document, messages = render(kept)
-    return Prompt(document=document, messages=messages, stop=SECTION_STOP, notices=notices)
+        _check_fits(counted(""), budget, "shorten the topic, keywords or the current heading.")
+        try:
+            kept, notices = _fit_tail(written, counted, budget, "article so far")
+        except PromptError:  # no room for the article next to these headings: try fewer, then none
+            continue
+        document, messages = render(kept)
+        return Prompt(document=document, messages=messages, stop=SECTION_STOP, notices=notices)
+    document, messages = render("")
+    notice = "The article so far was left out of the prompt to fit the model's context."
+    return Prompt(document=document, messages=messages, stop=SECTION_STOP, notices=(notice,))
 
 
 # ---------------------------------------------------------------------------- outline parsing
