@@ -210,6 +210,9 @@ def test_outline_validation() -> None:
         ("10 tips for bees\nWhy now", ["10 tips for bees", "Why now"]),
         ("1. 導入\n2. 🐝 蜂蜜", ["導入", "🐝 蜂蜜"]),
         ("Intro\n---\nBody\n***", ["Intro", "Body"]),
+        ("Sure! Here is an outline for your article.\nIntro\nBody\nI hope this helps!", ["Intro", "Body"]),
+        ("Here's a plan\nIntro\nBody", ["Intro", "Body"]),
+        ("Certainly:\n\n- Intro\n- Body", ["Intro", "Body"]),
         ("", []),
         ("   \n\n", []),
     ],
@@ -261,6 +264,20 @@ def test_section_trims_written_from_left_and_keeps_outline() -> None:
     assert p.document.endswith("## The first harvest\n")
     assert "Bees make honey." in p.document.split("Article:")[1]
     assert len(p.notices) == 1 and "article so far" in p.notices[0]
+
+
+def test_section_prompt_keeps_the_nearest_headings_when_the_outline_is_long() -> None:
+    outline = "\n".join(f"{i}. Heading number {i} about bees and honey" for i in range(1, 9))
+    p = build_section("Bees", outline, 4, budget=TokenBudget(words, 95))
+    assert measure(p, words) <= 95 and p.document.endswith("## Heading number 5 about bees and honey\n")
+    assert "4. Heading number 4" in p.document and "6. Heading number 6" in p.document
+    assert "1. Heading number 1" not in p.document  # the far headings went first
+
+
+def test_long_headings_are_clipped() -> None:
+    heading = "word " * 60
+    p = build_section("Bees", f"1. {heading}", 0)
+    assert p.document.endswith("…\n") and len(p.document.split("## ")[-1]) <= 82
 
 
 def test_section_200k_written_is_fast() -> None:

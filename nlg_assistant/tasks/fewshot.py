@@ -16,7 +16,6 @@ from ..prompts import MAX_EXAMPLES, PRESETS, Preset, PromptError, build_fewshot
 from .progress import Progress, stream_progress
 
 DEFAULT_PRESET = next(iter(PRESETS))
-LINE_END_STOP = ("\n",)
 
 
 def find_preset(name: str) -> Preset | None:
@@ -89,17 +88,23 @@ def fewshot_steps(
 ) -> Iterator[Progress]:
     """Apply the examples' pattern to `new_input`; with `base`, extend that answer instead.
 
-    `one_line` ends the output at the end of its first line (headlines, titles...).
+    `one_line` ends the output at the end of its first line (headlines, titles...); blank lines
+    before it do not count.
     """
     used = backend.count_tokens(base) if base else 0
     budget = prompt_budget(backend, settings, used)
     prompt = build_fewshot(examples, new_input, instruction, budget=budget, chat=backend.info.chat)
-    stop = prompt.stop + (LINE_END_STOP if one_line else ())
     if base:  # continue the open answer: plain document form, the model sees its earlier output
-        prompt = Prompt(document=prompt.document + base, stop=stop, notices=prompt.notices)
-    else:
-        prompt = Prompt(prompt.document, prompt.messages, stop, prompt.notices)
-    yield from stream_progress(backend, prompt, settings, base)
+        prompt = Prompt(document=prompt.document + base, stop=prompt.stop, notices=prompt.notices)
+    enough = first_line if one_line else None
+    yield from stream_progress(backend, prompt, settings, base, enough=enough)
+
+
+def first_line(written: str) -> str | None:
+    """The output's first line once it is complete (leading blank lines dropped), else None."""
+    text = written.lstrip()
+    end = text.find("\n")
+    return None if end < 0 else text[:end].rstrip()
 
 
 def fewshot_from_spec(
