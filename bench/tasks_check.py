@@ -2,7 +2,7 @@
 
 Start the app first (e.g. `python app.py --port 7860`, the bundled model, default settings), then
 
-    python bench/tasks_check.py --url http://127.0.0.1:7860/ --seeds 20
+    python bench/tasks_check.py --url http://127.0.0.1:7860/ --seeds 20 [--parallel 8]
 
 It calls `/story`, `/article_outline`, `/article` (topic only, and topic + an outline the app
 drafted), and `/fewshot` with each preset, through `gradio_client`, with default settings and
@@ -17,6 +17,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from gradio_client import Client
 
@@ -32,10 +33,8 @@ def _calls(client: Client) -> dict[str, Callable[[int], str]]:
     """Name -> function(seed) returning the final text of one streamed call."""
 
     def final(api_name: str, *args: str, **kwargs: object) -> str:
-        text = ""
-        for text, _status in client.submit(*args, api_name=api_name, **kwargs):
-            pass
-        return text
+        job = client.submit(*args, api_name=api_name, **kwargs)
+        return job.result()[0]  # the final (text, status); raises what the server said on an error
 
     def article_with_outline(seed: int) -> str:
         outline = final("/article_outline", TOPIC, seed=seed)
@@ -52,26 +51,34 @@ def _calls(client: Client) -> dict[str, Callable[[int], str]]:
     return calls
 
 
+def _timed(call: Callable[[int], str], seed: int) -> tuple[Exception | None, tuple[str, float]]:
+    """(the error or None, (text, seconds)) of one call; errors are what a client would see."""
+    started = time.perf_counter()
+    try:
+        text = call(seed)
+    except Exception as error:
+        return error, ("", 0.0)
+    return None, (text, time.perf_counter() - started)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--url", default="http://127.0.0.1:7860/")
     parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--parallel", type=int, default=1, help="seeds run at once (the batched engine)")
     args = parser.parse_args()
     client = Client(args.url, verbose=False)
     failed = 0
     print(f"{'call':40} {'runs':>4} {'errors':>6} {'empty':>5} {'chars':>7} {'s/run':>6}")
     for name, call in _calls(client).items():
-        errors, empty, sizes, times = [], 0, [], []
-        for seed in range(1, args.seeds + 1):
-            started = time.perf_counter()
-            try:
-                text = call(seed)
-            except Exception as error:  # what a client would see: count it and go on
-                errors.append(f"seed {seed}: {error}")
-                continue
-            times.append(time.perf_counter() - started)
-            sizes.append(len(text))
-            empty += not text.strip()
+        with ThreadPoolExecutor(args.parallel) as pool:
+            runs = list(pool.map(lambda seed, c=call: _timed(c, seed), range(1, args.seeds + 1)))
+        errors = [
+            f"seed {seed}: {outcome}" for seed, (outcome, _) in enumerate(runs, 1) if outcome is not None
+        ]
+        sizes = [len(text) for outcome, (text, _) in runs if outcome is None]
+        times = [took for outcome, (_, took) in runs if outcome is None]
+        empty = sum(not text.strip() for outcome, (text, _) in runs if outcome is None)
         failed += len(errors) + empty
         mean_chars = statistics.mean(sizes) if sizes else 0
         mean_s = statistics.mean(times) if times else 0

@@ -274,6 +274,16 @@ def test_section_prompt_keeps_the_nearest_headings_when_the_outline_is_long() ->
     assert "1. Heading number 1" not in p.document  # the far headings went first
 
 
+def test_a_prose_outline_gives_short_headings_not_one_paragraph() -> None:
+    from nlg_assistant.prompts import outline_headings
+
+    prose = "Once upon a time there lived a king who had three daughters and a castle by the sea, " * 3
+    assert outline_headings(prose) == [
+        "Once upon a time there lived a king who had three daughters and a castle by the…"
+    ]
+    assert outline_headings("1.]\n2. Hives\n3. ***") == ["Hives"]  # no heading without a letter or digit
+
+
 def test_long_headings_are_clipped() -> None:
     heading = "word " * 60
     p = build_section("Bees", f"1. {heading}", 0)

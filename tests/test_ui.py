@@ -283,12 +283,15 @@ def test_typed_values_out_of_range_are_marked_at_their_field_and_not_run(backend
     generate = [fn for fn in demo.fns.values() if fn.validator is not None]
     assert len(generate) >= 10  # Generate, Continue, Regenerate on three tabs, and Draft outline
     validate = settings_validator(2, 160)
-    marks = validate("story", "memory", *_values(temperature=-3, max_new_tokens=500, seed=2**31))
+    marks = validate(
+        "story", "memory", *_values(temperature=-3, max_new_tokens=500, seed=2**31, num_drafts=50)
+    )
     by_name = dict(zip(SETTING_NAMES, marks[2:], strict=True))
     assert marks[:2] == [None, None]
     assert not by_name["temperature"]["is_valid"] and "temperature" in by_name["temperature"]["message"]
     assert not by_name["max_new_tokens"]["is_valid"] and "at most 160" in by_name["max_new_tokens"]["message"]
     assert not by_name["seed"]["is_valid"] and by_name["top_p"]["is_valid"]
+    assert not by_name["num_drafts"]["is_valid"] and "num_drafts" in by_name["num_drafts"]["message"]
     # gradio's own range check would raise here and cover the output with an "Error" badge
     assert _component(demo, "setting-seed").preprocess(-5) == -5
     assert _component(demo, "setting-temperature").preprocess(-3) == -3
