@@ -90,7 +90,32 @@ def settings_panel(limit: int) -> list[gr.Component]:
     ordered = [inputs[name] for name in SETTING_NAMES]
     defaults = [setting_default(setting, limit) for setting in SETTINGS]
     reset.click(lambda: defaults, None, ordered, queue=False, api_visibility="private")
+    for setting in SETTINGS:
+        field = inputs[setting.name]
+        if isinstance(field, gr.Slider):
+            check = typed_value_check(setting, limit, field.info or "")
+            field.release(check, None, field, queue=False, api_visibility="private")
     return ordered
+
+
+def typed_value_check(setting: Setting, limit: int, info: str) -> Callable[[gr.EventData], Any]:
+    """A slider's `release` handler: a typed value out of range is named in the field's help line,
+    and the field shows the value that is used (its help returns once a valid value is set).
+
+    The slider's front end sends a typed value clamped into its range (-3 becomes 0) while its box
+    may keep showing -3, so the request would silently run with another value; `release` still
+    carries what was typed.
+    """
+
+    def check(event: gr.EventData) -> Any:
+        typed = getattr(event, "_data", None)
+        problem = None if typed is None else setting_problem(setting, typed, limit)
+        if problem is None:
+            return gr.Slider(info=info)
+        used = setting.check(min(max(float(typed), setting.low), setting_high(setting, limit)))
+        return gr.Slider(value=used, info=f"⚠ {problem}; it is set to {used:g}.")
+
+    return check
 
 
 def setting_problem(setting: Setting, value: Any, limit: int) -> str | None:
