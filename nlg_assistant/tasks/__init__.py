@@ -1,6 +1,6 @@
 """The writing tasks, as plain Python generators of `Progress` (no gradio, no torch).
 
-`TASKS` is the one registry that the web UI's API (`ui/api.py`), and the command line
+`TASKS` is the one registry that the HTTP API (`ui/api.py`) and the command line
 (`__main__.py`) loop over: each `Task` names its endpoint and command, its fields (the first is
 the main text) and the function that runs it. The UI tabs call the same task functions.
 Adding a task: its prompt builder (`prompts/`), its module here plus a `TASKS` row, its tab (`ui/`).
