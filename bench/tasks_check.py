@@ -66,11 +66,14 @@ def main() -> int:
     parser.add_argument("--url", default="http://127.0.0.1:7860/")
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--parallel", type=int, default=1, help="seeds run at once (the batched engine)")
+    parser.add_argument("--only", default="", help="run only the calls whose name contains this")
     args = parser.parse_args()
     client = Client(args.url, verbose=False)
     failed = 0
     print(f"{'call':40} {'runs':>4} {'errors':>6} {'empty':>5} {'chars':>7} {'s/run':>6}")
     for name, call in _calls(client).items():
+        if args.only not in name:
+            continue
         with ThreadPoolExecutor(args.parallel) as pool:
             runs = list(pool.map(lambda seed, c=call: _timed(c, seed), range(1, args.seeds + 1)))
         errors = [

@@ -298,3 +298,10 @@ def test_preset_rows_fill_the_table():
     instruction, rows = preset_rows(next(iter(PRESETS)))
     assert instruction and len(rows) == 8
     assert rows[-1] == ["", ""]
+
+
+def test_an_outline_without_usable_headings_gives_one_section_on_the_topic(backend):
+    """A small model's drafted outline can be "1.]": the article must still be written."""
+    steps = list(article_steps(backend, SHORT, "Urban beekeeping", "1.]\n2. ***"))
+    assert steps[-1].text.startswith("## Urban beekeeping\n\n")
+    assert "no usable heading" in steps[-1].status

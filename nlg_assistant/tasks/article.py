@@ -118,9 +118,12 @@ def article_steps(
     does not apply to sections.
     """
     length = whole_number(length_words, "The target length")
-    headings = outline_headings(outline or "")
-    if not headings:
+    if not (outline or "").strip():
         raise PromptError("The outline is empty: click “Draft outline” or write one heading per line.")
+    headings, fallback = outline_headings(outline), ""
+    if not headings:  # e.g. a small model's "1.]": write one section on the topic rather than fail
+        headings = outline_headings(f"1. {topic}") or ["Article"]
+        fallback = "\n⚠ The outline has no usable heading, so the article is one section on the topic."
     per_section = section_tokens(backend, length, len(headings))
     settings = dataclasses.replace(settings, num_drafts=1, max_new_tokens=per_section)
     numbered = "\n".join(f"{number}. {heading}" for number, heading in enumerate(headings, 1))
@@ -138,7 +141,7 @@ def article_steps(
         article, tokens = progress.text.rstrip(), tokens + progress.result.generated_tokens
     took = time.monotonic() - started
     total = f"Article: {len(headings)} sections, {tokens} tokens in {took:.1f} s\n"
-    yield dataclasses.replace(progress, text=article, status=total + progress.status)
+    yield dataclasses.replace(progress, text=article, status=total + progress.status + fallback)
 
 
 def outline_then_article(
@@ -151,17 +154,12 @@ def outline_then_article(
     tone: str = "",
     length_words: int = 600,
 ) -> Iterator[Progress]:
-    """The article from `outline`, drafting the outline first when it is empty (its status streams).
-
-    A drafted outline with no usable heading falls back to one section on the topic.
-    """
+    """The article from `outline`, drafting the outline first when it is empty (its status streams)."""
     brief = (keywords, audience, tone, length_words)
     if not (outline or "").strip():
         for progress in outline_steps(backend, settings, topic, *brief):
             outline = progress.text
             yield Progress("", progress.status)
-        if not outline_headings(outline):
-            outline = f"1. {topic}"
     yield from article_steps(backend, settings, topic, outline, *brief)
 
 
