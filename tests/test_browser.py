@@ -243,10 +243,11 @@ def test_article_outline_then_sections(page):
     _wait_for_status(page, "article", "Outline · 12 tokens", "finish: eos", "finish: length")
     assert page.locator("#article-outline textarea").input_value()
     page.locator("#article-outline textarea").fill("1. Hives\n2. Honey")
+    _set_setting(page, "Target length (words)", 50)  # sections of 25 words' worth of tokens each
     page.locator("#article-generate").click()
     # the last line comes when every section is done (a section may end early on eos, unseeded)
     status = _wait_for_status(page, "article", "Article: 2 sections")
-    assert "Section 2/2" in status and "finish:" in status
+    assert "Section 2/2 (up to " in status and "finish:" in status
     article = _output(page, "article").input_value()
     assert article.startswith("## Hives\n\n") and "\n\n## Honey\n\n" in article
 
