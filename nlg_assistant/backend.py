@@ -141,6 +141,16 @@ class Backend(Protocol):
         """Begin generating; raises `GenerationError` (or `BusyError`) if it cannot start."""
 
 
+def max_new_tokens_limit(window: int, cap: int | None = None) -> int:
+    """The most tokens one request may write on a model with this context `window` (and server `cap`).
+
+    A prompt always keeps a quarter of the window (at least 32 tokens) plus the chat margin, so
+    sliders, the API and the tasks never ask for more than the loaded model can do.
+    """
+    limit = max(1, window - max(window // 4, 32) - CHAT_MARGIN_TOKENS)
+    return limit if cap is None else max(1, min(limit, cap))
+
+
 def prompt_budget(backend: Backend, settings: GenerationSettings, used: int = 0) -> TokenBudget:
     """How many prompt tokens fit: the window minus the tokens to write (at least a quarter window).
 

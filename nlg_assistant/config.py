@@ -30,62 +30,109 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
-class Range:
-    """Inclusive bounds of one numeric setting, shared by validation and the UI sliders."""
+class Setting:
+    """One sampling setting: its name, inclusive range, default and how the UI and CLI present it.
 
+    `main` settings sit at the top of the settings panel; the others under "More settings".
+    """
+
+    name: str
+    integer: bool
     low: float
     high: float
     step: float
-    integer: bool
+    default: int | float
+    label: str
+    help: str
+    main: bool = False
 
     def describe(self) -> str:
-        """The range as people read it: '1 to 4096' or '0.0 and 2.0'."""
+        """The range as people read it: '0.0 and 2.0'."""
         return f"{self.low} and {self.high}"
 
+    def check(self, value: Any) -> int | float:
+        """`value` coerced to this setting's type; raises `SettingsError` naming it when out of range."""
+        return _checked(self.name, value, self)
 
-# One table drives validation, UI sliders and CLI flags. Bounds are inclusive.
-RANGES: dict[str, Range] = {
-    "max_new_tokens": Range(1, 4096, 1, True),
-    "temperature": Range(0.0, 2.0, 0.05, False),
-    "top_k": Range(0, 1000, 1, True),
-    "top_p": Range(0.0, 1.0, 0.01, False),
-    "repetition_penalty": Range(1.0, 2.0, 0.01, False),
-    "no_repeat_ngram_size": Range(0, 10, 1, True),
-    "num_drafts": Range(1, 4, 1, True),
-    "seed": Range(-1, 2**31 - 1, 1, True),
-}
-
-HELP: dict[str, str] = {
-    "max_new_tokens": "How many tokens to write at most.",
-    "temperature": "Randomness. 0 always picks the most likely token (greedy).",
-    "top_k": "Sample only from the k most likely tokens (0 = no limit).",
-    "top_p": "Sample only from the smallest set of tokens whose probability adds up to p (1 = off).",
-    "repetition_penalty": "Above 1 makes already-used tokens less likely (1 = off).",
-    "no_repeat_ngram_size": "Never repeat any run of this many tokens (0 = off).",
-    "num_drafts": "How many alternative drafts to write at once.",
-    "seed": "Same seed and settings give the same text; -1 picks a new seed each time.",
-}
+    @property
+    def type(self) -> type:
+        """`int` or `float`: the Python type of the value (API signatures and CLI flags use it)."""
+        return int if self.integer else float
 
 
-@dataclass(frozen=True)
-class GenerationSettings:
-    """Decoding settings for one request. Invalid values raise `SettingsError` naming the field.
+# THE settings table: validation, the dataclass's fields, sliders, labels, help, API signatures and
+# CLI flags all come from these rows. A new sampling setting is one row here plus its use in the sampler.
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "max_new_tokens", True, 1, 4096, 1, 200, "Max new tokens", "How many tokens to write at most.", True
+    ),
+    Setting(
+        "temperature",
+        False,
+        0.0,
+        2.0,
+        0.05,
+        0.8,
+        "Temperature",
+        "Randomness. 0 always picks the most likely token (greedy).",
+        True,
+    ),
+    Setting(
+        "top_k", True, 0, 1000, 1, 50, "Top-k", "Sample only from the k most likely tokens (0 = no limit)."
+    ),
+    Setting(
+        "top_p",
+        False,
+        0.0,
+        1.0,
+        0.01,
+        0.95,
+        "Top-p",
+        "Sample only from the smallest set of tokens whose probability adds up to p (1 = off).",
+        True,
+    ),
+    Setting(
+        "repetition_penalty",
+        False,
+        1.0,
+        2.0,
+        0.01,
+        1.1,
+        "Repetition penalty",
+        "Above 1 makes already-used tokens less likely (1 = off).",
+    ),
+    Setting(
+        "no_repeat_ngram_size",
+        True,
+        0,
+        10,
+        1,
+        0,
+        "No-repeat n-gram size",
+        "Never repeat any run of this many tokens (0 = off).",
+    ),
+    Setting("num_drafts", True, 1, 4, 1, 1, "Drafts", "How many alternative drafts to write at once.", True),
+    Setting(
+        "seed",
+        True,
+        -1,
+        2**31 - 1,
+        1,
+        -1,
+        "Seed",
+        "Same seed and settings give the same text; -1 picks a new seed each time.",
+    ),
+)
+RANGES: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}  # the table, by name
+SETTING_NAMES: tuple[str, ...] = tuple(RANGES)
 
-    `temperature == 0` means greedy decoding; `seed == -1` means "choose a random seed".
-    """
 
-    max_new_tokens: int = 200
-    temperature: float = 0.8
-    top_k: int = 50
-    top_p: float = 0.95
-    repetition_penalty: float = 1.1
-    no_repeat_ngram_size: int = 0
-    num_drafts: int = 1
-    seed: int = -1
+class _SettingsMethods:
+    """The behaviour of `GenerationSettings`, whose fields are generated from `SETTINGS`."""
 
     def __post_init__(self) -> None:
-        for name, rng in RANGES.items():
-            object.__setattr__(self, name, _checked(name, getattr(self, name), rng))
+        for setting in SETTINGS:
+            object.__setattr__(self, setting.name, setting.check(getattr(self, setting.name)))
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> GenerationSettings:
@@ -115,7 +162,21 @@ class GenerationSettings:
         return {name: getattr(self, name) for name in RANGES}
 
 
-def _checked(name: str, value: Any, rng: Range) -> int | float:
+GenerationSettings = dataclasses.make_dataclass(
+    "GenerationSettings",
+    [(s.name, s.type, dataclasses.field(default=s.default)) for s in SETTINGS],
+    bases=(_SettingsMethods,),
+    frozen=True,
+)
+GenerationSettings.__module__ = __name__
+GenerationSettings.__doc__ = """Decoding settings for one request, one field per `SETTINGS` row.
+
+Invalid values raise `SettingsError` naming the field. `temperature == 0` means greedy
+decoding; `seed == -1` means "choose a random seed".
+"""
+
+
+def _checked(name: str, value: Any, rng: Setting) -> int | float:
     """Coerce `value` to the field's type and check it lies inside `rng`."""
     if isinstance(value, bool) or value is None or (isinstance(value, str) and not value.strip()):
         raise SettingsError(f"{name} must be a number between {rng.describe()} (got {value!r})")

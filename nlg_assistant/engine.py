@@ -36,36 +36,30 @@ on GPU the rounding is ~1e-2, so near-ties, and thus rare divergences, are more 
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from transformers import DynamicCache
-from transformers.cache_utils import DynamicLayer
 
 from .backend import (
     BackendInfo,
     BusyError,
-    Chunk,
     GenerationError,
-    GenerationResult,
-    GenerationTimeout,
     Prompt,
 )
+from .batch_request import BatchedStream, BatchRequest
 from .config import DEFAULT_MAX_NEW_TOKENS_CAP, AppConfig, GenerationSettings
-from .generation import (
+from .decoding import (
     DraftDecoder,
-    LocalBackend,
-    PreparedPrompt,
-    build_result,
+    PromptPreparer,
+    device_label,
     end_ids,
-    failure_message,
 )
+from .kvcache import Batch, check_cache_supported, new_cache, padded_forward
 from .models import LoadedModel
 from .sampling import RowSampler, choose_tokens
 
@@ -77,119 +71,10 @@ PREFILL_TOKENS = 2048
 
 
 @dataclass
-class _End:
-    """Stream queue item: the request is over (finished, stopped or cancelled)."""
-
-
-@dataclass
-class _Failure:
-    """Stream queue item: the scheduler failed this request with `error`."""
-
-    error: BaseException
-
-
-@dataclass
-class _Request:
-    """One `start()` call, shared by the scheduler thread and the caller's stream."""
-
-    prepared: PreparedPrompt  # fitted prompt ids, settings (capped, seed resolved), notices
-    decoders: list[DraftDecoder]  # one per draft: incremental text + stop strings
-    sink: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)  # Chunk | _End | _Failure
-    cancelled: threading.Event = field(default_factory=threading.Event)
-    started: float = field(default_factory=time.perf_counter)
-    first_token_at: float | None = None
-    last_token_at: float = field(default_factory=time.perf_counter)
-    ended_at: float | None = None
-    rows_left: int = 0  # drafts still decoding
-    over: bool = False  # _End or _Failure was queued
-
-    def emit(self, draft: int, text: str) -> None:
-        """Queue a text piece for the stream (empty pieces are skipped)."""
-        if text:
-            self.sink.put(Chunk(draft, text))
-
-    def end(self, failure: BaseException | None = None) -> None:
-        """Queue the end (or the failure) once; the stream builds the result from it."""
-        if self.over:
-            return
-        self.over = True
-        self.ended_at = time.perf_counter()
-        self.sink.put(_End() if failure is None else _Failure(failure))
-
-    def result(self) -> GenerationResult:
-        """Texts and measurements, in the same terms as `generation.LocalBackend`."""
-        return build_result(self.prepared, self.decoders, self.started, self.first_token_at, self.ended_at)
-
-    @property
-    def ids(self) -> list[int]:
-        """The fitted prompt's token ids."""
-        return self.prepared.ids
-
-    @property
-    def settings(self) -> GenerationSettings:
-        """The request's settings: capped, fitted to the window, seed resolved."""
-        return self.prepared.settings
-
-
-class BatchedStream:
-    """The `TextStream` of one batched request: iterate for `Chunk`s; `result` is set at the end.
-
-    Closing the iterator early (a browser went away) or a timeout cancels the request, which
-    frees its batch rows at the scheduler's next step.
-    """
-
-    def __init__(self, request: _Request, timeout_s: float, wake: threading.Condition) -> None:
-        self.result: GenerationResult | None = None
-        self._failure: _Failure | None = None
-        self._request = request
-        self._timeout_s = timeout_s
-        self._wake = wake
-
-    def cancel(self) -> None:
-        """Ask generation to stop after the current step; safe to call twice or after the end."""
-        self._request.cancelled.set()
-        with self._wake:
-            self._wake.notify_all()
-
-    def __iter__(self) -> Iterator[Chunk]:
-        if self.result is not None:  # iterated to the end already: nothing more will come
-            return
-        try:
-            while True:
-                item = self._failure or self._next_item()
-                if isinstance(item, _End):
-                    self.result = self._request.result()
-                    return
-                if isinstance(item, _Failure):
-                    self._failure = item  # iterating again raises again instead of waiting
-                    if isinstance(item.error, GenerationError):
-                        raise item.error
-                    raise GenerationError(failure_message(item.error)) from item.error
-                yield item
-        finally:
-            if self.result is None:  # stopped early, timed out or failed: free the rows
-                self.cancel()
-
-    def _next_item(self) -> Chunk | _End | _Failure:
-        """The next queue item; raises `GenerationTimeout` when nothing came for `timeout_s`."""
-        request = self._request
-        while True:
-            wait = self._timeout_s - (time.perf_counter() - request.last_token_at)
-            try:
-                return request.sink.get(timeout=max(wait, 0.0))
-            except queue.Empty:
-                if time.perf_counter() - request.last_token_at >= self._timeout_s:
-                    raise GenerationTimeout(
-                        f"no token arrived within {self._timeout_s:g} s, so generation was stopped; "
-                        "the server may be overloaded, try again with fewer tokens"
-                    ) from None
-
-
-@dataclass
 class _Row:
     """One sequence in the batch: a draft of a request."""
 
-    request: _Request
+    request: BatchRequest
     draft: int
     sampler: RowSampler
     next_token: int = 0  # chosen, not yet in the cache
@@ -199,174 +84,6 @@ class _Row:
     def decoder(self) -> DraftDecoder:
         """This draft's incremental text decoder."""
         return self.request.decoders[self.draft]
-
-
-class _GrowingLayer(DynamicLayer):
-    """A `DynamicLayer` that writes new columns into spare room instead of concatenating.
-
-    `keys`/`values` are views (rows, kv_heads, T, head_dim) of buffers with room for more
-    columns, so a decode step copies one column per layer instead of the whole cache, and a
-    join or a leave copies the cache once.
-    """
-
-    def update(
-        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Append (rows, kv_heads, q, head_dim) states; return all keys and values so far."""
-        if not self.is_initialized or self.keys.numel() == 0:
-            self.device, self.is_initialized = key_states.device, True
-            self.set(key_states, value_states)
-            return self.keys, self.values
-        used, new = self.keys.shape[2], key_states.shape[2]
-        if used + new > self._room_keys.shape[2]:
-            self.set(self.keys, self.values, room=used + new)
-        self._room_keys[:, :, used : used + new] = key_states
-        self._room_values[:, :, used : used + new] = value_states
-        self._use(used + new)
-        return self.keys, self.values
-
-    def set(self, keys: torch.Tensor, values: torch.Tensor, room: int = 0) -> None:
-        """Replace the contents with (rows, kv_heads, T, head_dim) tensors, keeping spare columns."""
-        used = keys.shape[2]
-        self._room_keys, self._room_values = _rooms_like(keys, values, keys.shape[0], max(room, used))
-        self._room_keys[:, :, :used] = keys
-        self._room_values[:, :, :used] = values
-        self._use(used)
-
-    def select(self, indices: torch.Tensor, first_column: int) -> None:
-        """Keep rows `indices` and columns from `first_column` on, in one copy."""
-        used = self.keys.shape[2] - first_column
-        keys, values = self.keys[:, :, first_column:], self.values[:, :, first_column:]
-        self._room_keys, self._room_values = _rooms_like(keys, values, len(indices), used)
-        torch.index_select(keys, 0, indices, out=self._room_keys[:, :, :used])
-        torch.index_select(values, 0, indices, out=self._room_values[:, :, :used])
-        self._use(used)
-
-    def append_rows(self, other: _GrowingLayer, width: int) -> None:
-        """Add `other`'s rows below ours; both right-aligned in `width` columns, zeros on the left."""
-        mine, theirs = self.keys.shape[0], other.keys.shape[0]
-        rooms = _rooms_like(self.keys, self.values, mine + theirs, width)
-        for room, ours, its in zip(rooms, (self.keys, self.values), (other.keys, other.values), strict=True):
-            _place_right(room[:mine], ours, width)
-            _place_right(room[mine:], its, width)
-        self._room_keys, self._room_values = rooms
-        self._use(width)
-
-    def batch_repeat_interleave(self, repeats: int) -> None:
-        """Repeat every row `repeats` times (drafts of one prompt)."""
-        self.set(self.keys.repeat_interleave(repeats, dim=0), self.values.repeat_interleave(repeats, dim=0))
-
-    def batch_select_indices(self, indices: torch.Tensor) -> None:
-        """Keep only rows `indices`."""
-        self.select(indices, 0)
-
-    def _use(self, used: int) -> None:
-        """Point `keys`/`values` at the first `used` columns of the buffers."""
-        self.keys, self.values = self._room_keys[:, :, :used], self._room_values[:, :, :used]
-
-
-def _rooms_like(
-    keys: torch.Tensor, values: torch.Tensor, rows: int, used: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Uninitialised key and value buffers for `rows` rows and `used` columns plus spare ones."""
-    capacity = used + max(64, used // 2)
-    return (
-        keys.new_empty(rows, keys.shape[1], capacity, keys.shape[3]),
-        values.new_empty(rows, values.shape[1], capacity, values.shape[3]),
-    )
-
-
-def _place_right(room: torch.Tensor, states: torch.Tensor, width: int) -> None:
-    """Write (rows, heads, T, dim) `states` into columns [width - T, width) of `room`, zeros before."""
-    pad = width - states.shape[2]
-    room[:, :, :pad] = 0
-    room[:, :, pad:width] = states
-
-
-def _new_cache(model: Any) -> DynamicCache:
-    """An empty cache for `model` whose layers grow in place (see `_GrowingLayer`)."""
-    cache = DynamicCache(config=model.config)
-    cache.layers = [_GrowingLayer() for _ in cache.layers]
-    return cache
-
-
-class _Batch:
-    """The rows decoding together and their shared, left-padded KV cache."""
-
-    def __init__(self) -> None:
-        self.rows: list[_Row] = []
-        self.cache: DynamicCache | None = None  # _GrowingLayer layers: (rows, kv_heads, T, head_dim)
-        # seen[b, v]: token v is in row b's prompt + output (repetition penalty); rows' samplers view it
-        self.seen: torch.Tensor | None = None  # (rows, vocab) bool
-
-    @property
-    def width(self) -> int:
-        """T, the cache's number of columns (0 when empty)."""
-        cache = self.cache  # one read: `stats()` calls this from other threads
-        return cache.get_seq_length() if cache is not None else 0
-
-    def add(self, rows: list[_Row], cache: DynamicCache) -> None:
-        """Append rows whose own cache (len(rows), kv_heads, L, head_dim) holds their prompt."""
-        arrivals = torch.stack([row.sampler.seen_or_blank() for row in rows])  # (len(rows), vocab)
-        if self.cache is None:
-            self.rows, self.cache = list(rows), cache
-            self._view_seen(arrivals)
-            return
-        width = max(self.width, cache.get_seq_length())
-        for mine, theirs in zip(self.cache.layers, cache.layers, strict=True):
-            mine.append_rows(theirs, width)
-        self.rows.extend(rows)
-        self._view_seen(torch.cat([self.seen, arrivals]))
-
-    def mark_seen(self, tokens: list[int]) -> None:
-        """Record each row's new token in `seen` (one op for the whole batch)."""
-        rows = torch.arange(len(tokens), device=self.seen.device)
-        self.seen[rows, torch.tensor(tokens, device=self.seen.device)] = True
-
-    def _view_seen(self, seen: torch.Tensor) -> None:
-        """Adopt `seen` (rows, vocab); penalised rows' samplers read and keep their row of it."""
-        self.seen = seen
-        for i, row in enumerate(self.rows):
-            if row.sampler.seen is not None:
-                row.sampler.seen, row.sampler.seen_kept_outside = seen[i], True
-
-    def keep(self, keep: list[int]) -> None:
-        """Keep only rows `keep` (indices into `rows`) and cut columns that are now all padding."""
-        if not keep:
-            self.clear()
-            return
-        if len(keep) == len(self.rows):
-            return
-        self.rows = [self.rows[i] for i in keep]
-        unused = self.width - max(row.length for row in self.rows)  # padding for every row left
-        index = torch.tensor(keep, device=self.cache.layers[0].keys.device)
-        for layer in self.cache.layers:
-            layer.select(index, unused)
-        self._view_seen(self.seen[index])
-
-    def clear(self) -> None:
-        """Drop every row and the cache."""
-        self.rows, self.cache, self.seen = [], None, None
-
-    def forward(self, model: Any) -> torch.Tensor:
-        """Feed each row's `next_token`; return next-token logits (rows, vocab) as float32."""
-        device = model.device
-        width = self.width + 1  # the cache after this step
-        tokens = torch.tensor([[row.next_token] for row in self.rows], device=device)  # (B, 1)
-        lengths = torch.tensor([row.length for row in self.rows], device=device)  # (B,)
-        columns = torch.arange(width, device=device)  # (T+1,)
-        mask = (columns[None, :] >= (width - 1 - lengths)[:, None]).long()  # (B, T+1): 1 = real token
-        out = model(
-            input_ids=tokens,
-            attention_mask=mask,
-            position_ids=lengths[:, None],  # (B, 1): each row's own next position
-            cache=self.cache,
-            use_cache=True,
-            logits_to_keep=1,
-        )
-        for row in self.rows:
-            row.length += 1
-        return out.logits[:, -1, :].float()
 
 
 class BatchedBackend:
@@ -387,18 +104,21 @@ class BatchedBackend:
         timeout_s: float = 300.0,
         eos_token_ids: Sequence[int] | None = None,
     ) -> None:
-        _check_cache_supported(loaded.model)
+        check_cache_supported(loaded.model)
         self.loaded = loaded
         self.max_batch_size = max_batch_size
         self.max_queue = max_queue
         self.max_new_tokens_cap = max_new_tokens_cap
         self.timeout_s = timeout_s
         self.eos_ids = end_ids(loaded, eos_token_ids)
-        # The simple backend's prompt encoding and window fitting, shared so both engines agree
-        self._prompts = LocalBackend(loaded, max_new_tokens_cap, timeout_s)
+        # the same prompt encoding and window fitting as generation.LocalBackend (decoding.py)
+        self._preparer = PromptPreparer(loaded, max_new_tokens_cap)
+        self._info = BackendInfo(
+            loaded.name, f"{device_label(loaded, False)}, batched", loaded.context_window, loaded.chat
+        )
         self._wake = threading.Condition()  # guards _waiting, _thread, _closed
-        self._waiting: deque[_Request] = deque()
-        self._batch = _Batch()
+        self._waiting: deque[BatchRequest] = deque()
+        self._batch = Batch()
         self._thread: threading.Thread | None = None
         self._closed = False
         self.steps = 0  # decode steps run so far (for tests and benchmarks)
@@ -418,12 +138,11 @@ class BatchedBackend:
     @property
     def info(self) -> BackendInfo:
         """Model name, device (with dtype and engine), context window and chat flag."""
-        info = self._prompts.info
-        return BackendInfo(info.model_name, f"{info.device}, batched", info.context_window, info.chat)
+        return self._info
 
     def count_tokens(self, text: str) -> int:
         """How many tokens `text` takes (without special tokens)."""
-        return self._prompts.count_tokens(text)
+        return len(self.loaded.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def start(self, prompt: Prompt, settings: GenerationSettings) -> BatchedStream:
         """Queue a request; raises `BusyError` when the queue is full, `GenerationError` if it can't run."""
@@ -462,7 +181,7 @@ class BatchedBackend:
 
     # --- request preparation (caller's thread) -------------------------------------------
 
-    def _prepare(self, prompt: Prompt, settings: GenerationSettings) -> _Request:
+    def _prepare(self, prompt: Prompt, settings: GenerationSettings) -> BatchRequest:
         """Encode and fit the prompt, cap the settings and resolve the seed."""
         settings = settings.capped(self.max_new_tokens_cap)
         if settings.num_drafts > self.max_batch_size:
@@ -470,9 +189,8 @@ class BatchedBackend:
                 f"num_drafts is {settings.num_drafts} but this server decodes at most "
                 f"{self.max_batch_size} sequences at once; ask for fewer drafts"
             )
-        # the same encoding (chat template or document) and window fitting as generation.LocalBackend
-        prepared = self._prompts.prepare_prompt(prompt, settings)
-        return _Request(prepared, prepared.draft_decoders(self.loaded.tokenizer, prompt.stop))
+        prepared = self._preparer.prepare(prompt, settings)
+        return BatchRequest(prepared, prepared.draft_decoders(self.loaded.tokenizer, prompt.stop))
 
     def _ensure_thread(self) -> None:
         """Start the scheduler thread on first use, or again if it died (caller holds `_wake`)."""
@@ -528,9 +246,9 @@ class BatchedBackend:
         for group in _prefill_groups(self._take_arrivals(), PREFILL_TOKENS):
             self._admit(group)
 
-    def _take_arrivals(self) -> list[_Request]:
+    def _take_arrivals(self) -> list[BatchRequest]:
         """Pop waiting requests, oldest first, while their drafts fit in the free rows; end cancelled ones."""
-        taken: list[_Request] = []
+        taken: list[BatchRequest] = []
         free = self.max_batch_size - len(self._batch.rows)
         with self._wake:
             while self._waiting and not self._closed:
@@ -540,7 +258,7 @@ class BatchedBackend:
                         break  # first come, first served: wait for rows to free up
                     free -= head.settings.num_drafts
                 taken.append(self._waiting.popleft())
-        live: list[_Request] = []
+        live: list[BatchRequest] = []
         for request in taken:  # one read of each flag: a request cancelled after it is evicted later
             if request.cancelled.is_set():
                 self._end_request(request, "stopped")
@@ -548,7 +266,7 @@ class BatchedBackend:
                 live.append(request)
         return live
 
-    def _admit(self, requests: list[_Request]) -> None:
+    def _admit(self, requests: list[BatchRequest]) -> None:
         """Prefill `requests` in one forward pass, choose each draft's first token, merge live drafts.
 
         If the joint prefill fails, each request is prefilled alone, so only a request whose own
@@ -594,18 +312,18 @@ class BatchedBackend:
     def _prefill(self, prompts: list[list[int]]) -> tuple[torch.Tensor, DynamicCache]:
         """Next-token logits (R, vocab) as float32 and the cache (R, kv_heads, L, head_dim) of `prompts`.
 
-        Several prompts are left-padded to the longest, L (see `_padded_forward`); one runs unpadded.
+        Several prompts are left-padded to the longest, L (see `padded_forward`); one runs unpadded.
         """
         model = self.loaded.model
-        cache = _new_cache(model)
+        cache = new_cache(model)
         if len(prompts) == 1:
             ids = torch.tensor(prompts, device=model.device)  # (1, L)
             out = model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1)
         else:
-            out = _padded_forward(model, prompts, cache)
+            out = padded_forward(model, prompts, cache)
         return out.logits[:, -1, :].float(), cache
 
-    def _first_tokens(self, request: _Request, logits: torch.Tensor) -> list[_Row]:
+    def _first_tokens(self, request: BatchRequest, logits: torch.Tensor) -> list[_Row]:
         """The request's rows, each draft's first token accepted from `logits` (vocab,); live rows."""
         rows = self._new_rows(request, logits.shape[-1])
         request.rows_left = len(rows)
@@ -614,7 +332,7 @@ class BatchedBackend:
             self._accept(row, row.sampler.choose(logits))
         return [row for row in rows if not row.decoder.done]
 
-    def _new_rows(self, request: _Request, vocab_size: int) -> list[_Row]:
+    def _new_rows(self, request: BatchRequest, vocab_size: int) -> list[_Row]:
         """One row per draft; drafts share the request's seeded generator (drawn in row order)."""
         device = self.loaded.model.device
         generator = None
@@ -676,7 +394,7 @@ class BatchedBackend:
         if row.request.rows_left <= 0:
             row.request.end()
 
-    def _end_request(self, request: _Request, reason: str) -> None:
+    def _end_request(self, request: BatchRequest, reason: str) -> None:
         """End a request that never reached the batch."""
         for draft, decoder in enumerate(request.decoders):
             request.emit(draft, decoder.finish(reason))
@@ -697,40 +415,12 @@ class BatchedBackend:
             request.end(error)
 
 
-def _padded_forward(model: Any, prompts: list[list[int]], cache: DynamicCache) -> Any:
-    """Run left-padded `prompts` through `model` into `cache`, in the layout `_Batch` keeps.
-
-    The padding is masked, each row's positions count only its own tokens, and the padding's
-    cache columns are zeroed (as `_place_right` leaves them), whatever the model computed there.
-    """
-    device = model.device
-    width = max(len(ids) for ids in prompts)
-    real = torch.tensor(
-        [[0] * (width - len(ids)) + [1] * len(ids) for ids in prompts], device=device
-    )  # (R, L)
-    padded = torch.tensor([[0] * (width - len(ids)) + ids for ids in prompts], device=device)  # (R, L)
-    positions = (real.cumsum(-1) - 1).clamp(min=0)  # (R, L): padding gets 0, it is masked anyway
-    out = model(
-        input_ids=padded,
-        attention_mask=real,
-        position_ids=positions,
-        cache=cache,
-        use_cache=True,
-        logits_to_keep=1,
-    )
-    padding = real[:, None, :, None] == 0  # (R, 1, L, 1)
-    for layer in cache.layers:
-        layer.keys.masked_fill_(padding, 0.0)
-        layer.values.masked_fill_(padding, 0.0)
-    return out
-
-
-def _prefill_groups(requests: list[_Request], budget: int) -> list[list[_Request]]:
+def _prefill_groups(requests: list[BatchRequest], budget: int) -> list[list[BatchRequest]]:
     """Split `requests`, in order, into groups whose padded size (count x longest prompt) fits `budget`.
 
     A request whose prompt alone is over the budget gets a group of its own.
     """
-    groups: list[list[_Request]] = []
+    groups: list[list[BatchRequest]] = []
     longest = 0
     for request in requests:
         grown = max(longest, len(request.ids))
@@ -741,13 +431,3 @@ def _prefill_groups(requests: list[_Request], budget: int) -> list[list[_Request
             groups.append([request])
             longest = len(request.ids)
     return groups
-
-
-def _check_cache_supported(model: Any) -> None:
-    """The batch cache is padded and merged by hand: only plain full-attention layers qualify."""
-    layers = DynamicCache(config=model.config).layers
-    if any(type(layer) is not DynamicLayer for layer in layers):
-        raise GenerationError(
-            f"the batched engine supports full-attention models only ({type(model).__name__} uses "
-            "sliding-window or other cache layers); start the app with --engine simple"
-        )

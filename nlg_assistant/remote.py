@@ -63,6 +63,7 @@ from .backend import (
     Prompt,
 )
 from .config import AppConfig, GenerationSettings
+from .decoding import StopScanner
 
 log = logging.getLogger(__name__)
 
@@ -386,7 +387,7 @@ class _UnreachableError(GenerationError):
 class _Draft:
     """What the reader knows about one draft's request."""
 
-    scanner: _StopScanner
+    scanner: StopScanner
     text: str = ""
     chunks: int = 0
     finish: str | None = None  # eos / length once the server (or a stop string) ended it
@@ -425,7 +426,7 @@ class RemoteStream:
         self._events: queue.Queue[_Event] = queue.Queue()
         self._cancel = threading.Event()
         self._lock = threading.Lock()
-        self._drafts = [_Draft(_StopScanner(prompt.stop)) for _ in range(settings.num_drafts)]
+        self._drafts = [_Draft(StopScanner(prompt.stop)) for _ in range(settings.num_drafts)]
         self._t_start = time.perf_counter()
         self._t_first: float | None = None
 
@@ -598,41 +599,6 @@ class RemoteStream:
             return reported[0]
         text = "\n".join(m["content"] for m in self.prompt.messages) or self.prompt.document
         return approx_tokens(text)
-
-
-class _StopScanner:
-    """Finds stop strings across chunk boundaries, holding back text that may start one."""
-
-    def __init__(self, stops: tuple[str, ...]) -> None:
-        self._stops = tuple(s for s in stops if s)
-        self._held = ""
-
-    def feed(self, text: str) -> tuple[str, bool]:
-        """(text safe to show now, whether a stop string was reached)."""
-        buffer = self._held + text
-        cuts = [buffer.find(s) for s in self._stops if s in buffer]
-        if cuts:
-            self._held = ""
-            return buffer[: min(cuts)], True
-        keep = max((_overlap(buffer, s) for s in self._stops), default=0)
-        self._held = buffer[len(buffer) - keep :]
-        return buffer[: len(buffer) - keep], False
-
-    def flush(self) -> str:
-        """Whatever was held back (the draft ended without completing a stop string)."""
-        rest, self._held = self._held, ""
-        return rest
-
-
-# ----- small helpers -----
-
-
-def _overlap(text: str, stop: str) -> int:
-    """Length of the longest end of `text` that is a proper start of `stop`."""
-    for size in range(min(len(text), len(stop) - 1), 0, -1):
-        if text.endswith(stop[:size]):
-            return size
-    return 0
 
 
 @dataclass(frozen=True)

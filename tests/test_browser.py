@@ -178,6 +178,24 @@ def test_empty_prompt_warns_and_keeps_the_users_text(page):
     assert _output(page, "story").input_value() == "My own words stay."
 
 
+def test_out_of_range_values_are_named_at_their_field_and_keep_the_text(page):
+    """Typed -3 once ran greedy silently; an out-of-range seed covered the output with an "Error" badge."""
+    _output(page, "story").fill("My own words stay.")
+    page.locator("#story-text textarea").fill("Once upon a time")
+    _set_setting(page, "Temperature", -3)
+    page.locator('input[aria-label="number input for Temperature"]').blur()
+    temperature = page.locator("#setting-temperature")
+    temperature.get_by_text("temperature must be between 0.0 and 2.0 (got -3); it is set to 0").wait_for()
+    assert page.locator('input[aria-label="number input for Temperature"]').input_value() == "0"
+    _set_seed(page, 2**31)
+    page.locator("#story-generate").click()
+    page.locator("#setting-seed").get_by_text("seed must be between -1 and 2147483647").wait_for()
+    page.wait_for_timeout(1000)
+    assert _status(page, "story") == "Ready."  # nothing ran
+    assert _output(page, "story").input_value() == "My own words stay."
+    assert page.get_by_text("Error", exact=True).count() == 0
+
+
 def test_continue_extends_the_edited_output(page):
     page.locator("#story-text textarea").fill("Once upon a time")
     _output(page, "story").fill(" there was a fox")
@@ -225,10 +243,11 @@ def test_article_outline_then_sections(page):
     _wait_for_status(page, "article", "Outline · 12 tokens", "finish: eos", "finish: length")
     assert page.locator("#article-outline textarea").input_value()
     page.locator("#article-outline textarea").fill("1. Hives\n2. Honey")
+    _set_setting(page, "Target length (words)", 50)  # sections of 25 words' worth of tokens each
     page.locator("#article-generate").click()
     # the last line comes when every section is done (a section may end early on eos, unseeded)
     status = _wait_for_status(page, "article", "Article: 2 sections")
-    assert "Section 2/2" in status and "finish:" in status
+    assert "Section 2/2 (up to " in status and "finish:" in status
     article = _output(page, "article").input_value()
     assert article.startswith("## Hives\n\n") and "\n\n## Honey\n\n" in article
 

@@ -85,3 +85,23 @@ def test_missing_model_folder_exits_1_naming_it(capsys, tmp_path) -> None:
 def test_empty_story_is_a_prompt_error(capsys, tiny_model_dir) -> None:
     assert main(["story", "   ", "--model", str(tiny_model_dir), "--max-new-tokens", "2"]) == 2
     assert "story" in capsys.readouterr().err.lower()
+
+
+def test_article_example_from_the_readme_exits_0(tiny_model_dir) -> None:
+    """It exited 2 before: the model's own outline did not fit its section prompt."""
+    done = run_cli(
+        "article", "Urban beekeeping", "--audience", "beginners", "--length-words", "450",
+        "--model", str(tiny_model_dir), "--seed", "4",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.lstrip().startswith("## ") and "Article:" in done.stderr
+
+
+def test_backend_options_go_through_the_factory(capsys, tiny_model_dir) -> None:
+    assert main(["story", "Once", "--backend", "openai"]) == 2  # the app's own check: it needs a URL
+    assert "--base-url" in capsys.readouterr().err
+    assert main(["story", "Once", "--engine", "warp"]) == 2
+    assert "--engine" in capsys.readouterr().err
+    flags = ["--model", str(tiny_model_dir), "--max-new-tokens", "3", "--engine", "batched", "--seed", "1"]
+    assert main(["story", "Once upon a time", *flags]) == 0
+    assert "finish:" in capsys.readouterr().err

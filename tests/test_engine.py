@@ -206,16 +206,16 @@ def test_other_architectures_batch_like_generate(tmp_path, architecture):
 def test_padded_prefill_cache_equals_each_prompt_alone(loaded):
     import torch
 
-    from nlg_assistant.engine import _new_cache, _padded_forward
+    from nlg_assistant.kvcache import new_cache, padded_forward
 
     model = loaded.model
     prompts = [loaded.tokenizer(d)["input_ids"] for d in PROMPTS]
     width = max(map(len, prompts))
     with torch.inference_mode():
-        joint = _new_cache(model)
-        out = _padded_forward(model, prompts, joint)
+        joint = new_cache(model)
+        out = padded_forward(model, prompts, joint)
         for row, ids in enumerate(prompts):
-            alone = _new_cache(model)
+            alone = new_cache(model)
             reference = model(input_ids=torch.tensor([ids]), cache=alone, use_cache=True, logits_to_keep=1)
             torch.testing.assert_close(out.logits[row, -1], reference.logits[0, -1], rtol=1e-4, atol=1e-4)
             pad = width - len(ids)

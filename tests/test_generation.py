@@ -15,11 +15,10 @@ from transformers import GenerationConfig, LlamaForCausalLM
 
 from nlg_assistant.backend import Chunk, GenerationError, GenerationTimeout, Prompt
 from nlg_assistant.config import GenerationSettings
+from nlg_assistant.decoding import DraftDecoder, StreamEnd
 from nlg_assistant.generation import (
-    DraftDecoder,
     LocalBackend,
     _BatchStreamer,
-    _End,
     build_generation_config,
     static_cache_length,
 )
@@ -354,7 +353,7 @@ def test_multibyte_and_control_text_round_trips_through_the_streamer(loaded, sty
         streamer.put(torch.tensor([token_id]))
     streamer.end()
     chunks = []
-    while not isinstance(item := sink.get_nowait(), _End):
+    while not isinstance(item := sink.get_nowait(), StreamEnd):
         chunks.append(item.text)
     assert "".join(chunks) == text
     assert not any("\ufffd" in chunk for chunk in chunks)

@@ -10,7 +10,6 @@ import pytest
 from nlg_assistant import prompts
 from nlg_assistant.backend import Prompt, TokenBudget
 from nlg_assistant.prompts import (
-    BUILDERS,
     FEWSHOT_STOP,
     INPUT_TAG,
     OUTPUT_TAG,
@@ -22,7 +21,6 @@ from nlg_assistant.prompts import (
     build_section,
     build_story,
     clean_text,
-    get_builder,
     parse_outline,
 )
 
@@ -65,16 +63,6 @@ EXAMPLES = [("hi", "Hello."), ("thx", "Thank you."), ("cu", "See you soon.")]
 def test_module_docstring_example_runs() -> None:
     result = doctest.testmod(prompts)
     assert result.attempted >= 5 and result.failed == 0
-
-
-def test_registry_and_get_builder() -> None:
-    assert set(BUILDERS) == {"story", "outline", "section", "fewshot"}
-    assert get_builder("story") is build_story
-    assert get_builder(" Fewshot ") is build_fewshot
-    with pytest.raises(KeyError) as info:
-        get_builder("poem")
-    assert isinstance(info.value, PromptError)
-    assert "poem" in str(info.value) and "story" in str(info.value)
 
 
 def test_clean_text_strips_c0_controls_but_keeps_unicode() -> None:
@@ -183,7 +171,7 @@ def test_outline_prompt_both_forms() -> None:
     for text in (p.document, p.messages[1]["content"]):
         for part in ("Urban beekeeping", "bees, honey", "beginners", "friendly", "900 words"):
             assert part in text
-    assert "numbered" in p.document and p.document.endswith("per line:\n")
+    assert "numbered" in p.document and p.document.endswith("per line:\n1.")
     assert roles(p) == ["system", "user"] and "numbered" in p.messages[0]["content"]
     assert "6 sections" in p.document
     assert p.stop
@@ -222,6 +210,9 @@ def test_outline_validation() -> None:
         ("10 tips for bees\nWhy now", ["10 tips for bees", "Why now"]),
         ("1. 導入\n2. 🐝 蜂蜜", ["導入", "🐝 蜂蜜"]),
         ("Intro\n---\nBody\n***", ["Intro", "Body"]),
+        ("Sure! Here is an outline for your article.\nIntro\nBody\nI hope this helps!", ["Intro", "Body"]),
+        ("Here's a plan\nIntro\nBody", ["Intro", "Body"]),
+        ("Certainly:\n\n- Intro\n- Body", ["Intro", "Body"]),
         ("", []),
         ("   \n\n", []),
     ],
@@ -273,6 +264,30 @@ def test_section_trims_written_from_left_and_keeps_outline() -> None:
     assert p.document.endswith("## The first harvest\n")
     assert "Bees make honey." in p.document.split("Article:")[1]
     assert len(p.notices) == 1 and "article so far" in p.notices[0]
+
+
+def test_section_prompt_keeps_the_nearest_headings_when_the_outline_is_long() -> None:
+    outline = "\n".join(f"{i}. Heading number {i} about bees and honey" for i in range(1, 9))
+    p = build_section("Bees", outline, 4, budget=TokenBudget(words, 95))
+    assert measure(p, words) <= 95 and p.document.endswith("## Heading number 5 about bees and honey\n")
+    assert "4. Heading number 4" in p.document and "6. Heading number 6" in p.document
+    assert "1. Heading number 1" not in p.document  # the far headings went first
+
+
+def test_a_prose_outline_gives_short_headings_not_one_paragraph() -> None:
+    from nlg_assistant.prompts import outline_headings
+
+    prose = "Once upon a time there lived a king who had three daughters and a castle by the sea, " * 3
+    assert outline_headings(prose) == [
+        "Once upon a time there lived a king who had three daughters and a castle by the…"
+    ]
+    assert outline_headings("1.]\n2. Hives\n3. ***") == ["Hives"]  # no heading without a letter or digit
+
+
+def test_long_headings_are_clipped() -> None:
+    heading = "word " * 60
+    p = build_section("Bees", f"1. {heading}", 0)
+    assert p.document.endswith("…\n") and len(p.document.split("## ")[-1]) <= 82
 
 
 def test_section_200k_written_is_fast() -> None:

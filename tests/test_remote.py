@@ -393,3 +393,32 @@ def test_house_model_served_by_transformers_serve(tmp_path):
         assert result.finish_reason in ("eos", "length")
     finally:
         server.stop()
+
+
+def test_the_cli_streams_through_a_real_server(servers) -> None:
+    """`python -m nlg_assistant --backend openai` builds its backend like the app (factory.py)."""
+    import sys
+
+    command = [
+        sys.executable, "-m", "nlg_assistant", "story", "Once upon a time", "--backend", "openai",
+        "--base-url", servers[0].url, "--model", str(servers[0].model_dir), "--max-new-tokens", "6",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() and "finish:" in done.stderr
+
+
+def test_every_task_runs_through_a_real_server(base_backend, chat_backend) -> None:
+    from nlg_assistant.tasks import TASKS
+
+    main_text = {"story": "Once upon a time", "fewshot": "bye"}
+    extra = {"fewshot": {"examples_json": '[["hi", "Hello."], ["thx", "Thank you."]]'}}
+    settings = GenerationSettings(max_new_tokens=8, seed=2)
+    for backend in (base_backend, chat_backend):
+        for task in TASKS:
+            values = {
+                task.fields[0].name: main_text.get(task.name, "Urban beekeeping"),
+                **extra.get(task.name, {}),
+            }
+            final = list(task.run(backend, settings, **values))[-1]
+            assert final.result is not None, (task.name, backend.info.chat)

@@ -146,9 +146,10 @@ def test_cjk_and_emoji_round_trip(client):
 def test_fewshot_examples_are_json_or_a_preset_name(client):
     with pytest.raises(AppError, match="preset name"):
         client.predict("hey", api_name="/fewshot", examples_json="not json, not a preset")
-    # The presets are found by name, but their examples are too long for the tiny model's 256 tokens:
+    assert client.predict("hey", api_name="/fewshot", examples_json="headline", **SMALL)[1]  # by name
+    huge = json.dumps([["a long example " * 100, "b"]])  # over the tiny model's 256 tokens on its own
     with pytest.raises(AppError, match="does not fit in the model's context"):
-        client.predict("hey", api_name="/fewshot", examples_json="headline", **SMALL)
+        client.predict("hey", api_name="/fewshot", examples_json=huge, **SMALL)
     pairs = '[{"input": "a", "output": "b"}]'
     assert client.predict("hey", api_name="/fewshot", examples_json=pairs, **SMALL)[0]
 

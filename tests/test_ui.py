@@ -1,4 +1,4 @@
-"""ui.py helpers, streaming and handler logic on a real tiny model; import isolation of ui and app."""
+"""The ui/ package: settings panel, output area (Undo, drafts, export), API signatures; layering."""
 
 from __future__ import annotations
 
@@ -11,18 +11,20 @@ from pathlib import Path
 import pytest
 
 from nlg_assistant import ui
-from nlg_assistant.backend import Prompt
-from nlg_assistant.config import AppConfig, GenerationSettings, SettingsError
-from nlg_assistant.prompts import PRESETS, PromptError
+from nlg_assistant.config import SETTING_NAMES, AppConfig, GenerationSettings, SettingsError
+from nlg_assistant.tasks import BY_NAME, Progress
+from nlg_assistant.tasks.story import story_steps
+from nlg_assistant.ui import api, output
+from nlg_assistant.ui.settings import settings_from_values, settings_validator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_VALUES = [getattr(GenerationSettings(), name) for name in ui.SETTING_NAMES]
+DEFAULT_VALUES = [getattr(GenerationSettings(), name) for name in SETTING_NAMES]
 SHORT = GenerationSettings(max_new_tokens=12, seed=7)
 
 
 def _values(**changes) -> list:
     """Settings panel values (in SETTING_NAMES order) with some fields changed."""
-    return [changes.get(name, value) for name, value in zip(ui.SETTING_NAMES, DEFAULT_VALUES, strict=True)]
+    return [changes.get(name, value) for name, value in zip(SETTING_NAMES, DEFAULT_VALUES, strict=True)]
 
 
 @pytest.fixture(scope="module")
@@ -33,42 +35,32 @@ def backend(tiny_model_dir):
     return LocalBackend(load_model(str(tiny_model_dir), "cpu"), 64, timeout_s=60)
 
 
-class SpyBackend:
-    """The real backend, remembering the streams it started (to see that they get cancelled)."""
-
-    def __init__(self, inner) -> None:
-        self.inner, self.cancelled = inner, []
-        self.info, self.count_tokens = inner.info, inner.count_tokens
-
-    def start(self, prompt: Prompt, settings: GenerationSettings):
-        stream = self.inner.start(prompt, settings)
-        spy = self
-
-        class Stream:
-            result = None
-
-            def __iter__(self):
-                yield from stream
-                self.result = stream.result
-
-            def cancel(self):
-                spy.cancelled.append(stream)
-                stream.cancel()
-
-        return Stream()
-
-
 # ---------------------------------------------------------------------------- import isolation
 
 
-def test_ui_never_imports_torch_or_transformers():
+def _imported_after(module: str) -> set[str]:
+    """Top-level packages among torch/transformers/gradio that importing `module` loads (fresh process)."""
     code = (
-        "import nlg_assistant.ui, sys; "
-        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, "
-        "[m for m in sys.modules if m.startswith(('torch', 'transformers'))][:5]"
+        f"import {module}, sys; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'transformers', 'gradio'}))"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+    return set(eval(done.stdout))  # a printed list of names
+
+
+def test_ui_never_imports_torch_or_transformers():
+    assert _imported_after("nlg_assistant.ui") == {"gradio"}
+
+
+def test_tasks_import_neither_gradio_nor_torch():
+    assert _imported_after("nlg_assistant.tasks") == set()
+    assert _imported_after("nlg_assistant.prompts") == set()
+
+
+def test_importing_the_ui_writes_no_files():
+    """gradio writes a .pyi next to any component subclass's module: the ui must define none."""
+    assert not list((REPO_ROOT / "nlg_assistant").rglob("*.pyi"))
 
 
 def test_importing_app_runs_nothing():
@@ -86,7 +78,7 @@ def test_importing_app_runs_nothing():
 
 
 def test_settings_from_values_builds_validated_capped_settings():
-    settings = ui.settings_from_values(_values(max_new_tokens=300.0, temperature=0.0, seed=5.0), cap=100)
+    settings = settings_from_values(_values(max_new_tokens=300.0, temperature=0.0, seed=5.0), 100)
     assert settings == GenerationSettings(max_new_tokens=100, temperature=0.0, seed=5)
     assert isinstance(settings.max_new_tokens, int)
 
@@ -102,64 +94,40 @@ def test_settings_from_values_builds_validated_capped_settings():
 )
 def test_settings_from_values_names_the_bad_field(field, value, message):
     with pytest.raises(SettingsError, match=message):
-        ui.settings_from_values(_values(**{field: value}), cap=100)
+        settings_from_values(_values(**{field: value}), 100)
 
 
 def test_settings_from_values_needs_every_field():
     with pytest.raises(SettingsError, match="expected 8 settings"):
-        ui.settings_from_values(DEFAULT_VALUES[:-1], cap=100)
+        settings_from_values(DEFAULT_VALUES[:-1], 100)
 
 
 def test_undo_history_keeps_the_newest_entries():
     history: list[str] = []
-    for number in range(ui.HISTORY_LIMIT + 5):
-        history = ui.push_history(history, f"text {number}")
-    assert len(history) == ui.HISTORY_LIMIT
-    previous, rest = ui.pop_history(history)
-    assert previous == f"text {ui.HISTORY_LIMIT + 4}" and len(rest) == ui.HISTORY_LIMIT - 1
-    assert ui.pop_history([]) == (None, [])
+    for number in range(output.HISTORY_LIMIT + 5):
+        history = output.push_history(history, f"text {number}")
+    assert len(history) == output.HISTORY_LIMIT
+    previous, rest = output.pop_history(history)
+    assert previous == f"text {output.HISTORY_LIMIT + 4}" and len(rest) == output.HISTORY_LIMIT - 1
+    assert output.pop_history([]) == (None, [])
 
 
 def test_markdown_export_writes_sections_as_utf8(tmp_path):
-    markdown = ui.to_markdown("Story", [("", "Il était une fois 🦊"), ("Memory", "猫"), ("Style", "  ")])
+    markdown = output.to_markdown("Story", [("", "Il était une fois 🦊"), ("Memory", "猫"), ("Style", "  ")])
     assert markdown == "# Story\n\nIl était une fois 🦊\n\n## Memory\n\n猫\n"
-    path = Path(ui.write_markdown("story", markdown))
+    path = Path(output.write_markdown("story", markdown))
     assert path.name == "story.md"
     assert path.read_text(encoding="utf-8") == markdown
 
 
-def test_examples_from_rows_drops_blank_rows():
-    rows = [["hi", "Hello."], ["", ""], [None, None], ["only input", ""], ["a", "b", "extra"]]
-    assert ui.examples_from_rows(rows) == [("hi", "Hello."), ("only input", ""), ("a", "b")]
-    assert ui.examples_from_rows(None) == []
-
-
-def test_examples_from_spec_accepts_presets_and_json():
-    name = next(iter(PRESETS))
-    pairs, instruction = ui.examples_from_spec(name.upper(), "")
-    assert pairs == list(PRESETS[name].examples) and instruction == PRESETS[name].instruction
-    assert ui.examples_from_spec("", "Mine")[1] == "Mine"
-    mixed = '[["a", "b"], {"input": "c", "output": "d"}]'
-    assert ui.examples_from_spec(mixed, "")[0] == [("a", "b"), ("c", "d")]
-    for bad in ("nonsense", '{"a": 1}', '[["only one"]]'):
-        with pytest.raises(PromptError):
-            ui.examples_from_spec(bad, "")
-
-
-def test_preset_rows_fill_the_table():
-    instruction, rows = ui.preset_rows(next(iter(PRESETS)))
-    assert instruction and len(rows) == ui.MAX_EXAMPLES
-    assert rows[-1] == ["", ""]
-
-
 def test_stop_marks_a_running_generation_only():
-    assert ui._stopped_status("Section 2/3 · Writing… 40 characters so far") == (
+    assert output._stopped_status("Section 2/3 · Writing… 40 characters so far") == (
         "Section 2/3 · finish: stopped (you pressed Stop)"
     )
-    assert ui._stopped_status("Starting…") == "finish: stopped (you pressed Stop)"
+    assert output._stopped_status("Starting…") == "finish: stopped (you pressed Stop)"
     done = "12 tokens · 3.0 tok/s · finish: eos"
-    assert ui._stopped_status(done) == done
-    assert ui._stopped_status("") == ""
+    assert output._stopped_status(done) == done
+    assert output._stopped_status("") == ""
 
 
 def test_concurrency_follows_the_engine():
@@ -167,74 +135,31 @@ def test_concurrency_follows_the_engine():
     assert ui.concurrency_limit(AppConfig(engine="batched", max_batch_size=6)) == 6
 
 
-# ---------------------------------------------------------------------------- streaming on the tiny model
-
-
-def test_stream_progress_grows_and_ends_with_the_result(backend):
-    steps = list(ui.stream_progress(backend, Prompt("Once upon a time"), SHORT, base="Before. "))
-    assert all(step.text.startswith("Before. ") for step in steps)
-    final = steps[-1]
-    assert final.result is not None and final.text == "Before. " + final.result.texts[0]
-    assert final.status == final.result.status_line()
-    assert all(step.result is None for step in steps[:-1])
-
-
-def test_closing_the_stream_early_cancels_the_backend(backend):
-    spy = SpyBackend(backend)
-    steps = ui.stream_progress(spy, Prompt("Once upon a time"), GenerationSettings(max_new_tokens=60))
-    next(steps)
-    steps.close()  # what gradio does on Stop or when the browser goes away
-    assert len(spy.cancelled) == 1
-
-
-def test_story_continue_keeps_the_text_written_so_far(backend):
-    steps = list(ui.story_steps(backend, SHORT, "Once upon a time", "A fox.", "", base=" there was"))
-    assert steps[-1].text.startswith(" there was")
-    assert len(steps[-1].text) > len(" there was")
-
-
-def test_article_is_written_section_by_section(backend):
-    outline = "1. Hives\n2. Honey 🍯"
-    steps = list(ui.article_steps(backend, SHORT, "Urban beekeeping", outline))
-    article = steps[-1].text
-    assert article.startswith("## Hives\n\n")
-    assert article.index("## Hives") < article.index("\n\n## Honey 🍯\n\n")
-    assert any(step.status.startswith("Section 2/2") for step in steps)
-    with pytest.raises(PromptError, match="outline is empty"):
-        list(ui.article_steps(backend, SHORT, "Urban beekeeping", "  "))
-
-
-def test_fewshot_continue_extends_the_answer(backend):
-    pairs = [("hi", "Hello."), ("thx", "Thank you.")]
-    steps = list(ui.fewshot_steps(backend, SHORT, pairs, "bye", base="Good"))
-    assert steps[-1].text.startswith("Good")
-
-
 # ---------------------------------------------------------------------------- UI handler logic
 
 
 def _drive(backend, run, values, before="Mine.", history=None):
-    request = ui.LastRequest("generate", (), before)
+    request = output.LastRequest("generate", (), before)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # gr.Warning outside a request only warns
-        return list(ui._drive(run, values, 64, before, history or [], request))
+        return list(output._drive(run, values, 64, before, history or [], request))
 
 
 def test_drive_pushes_undo_history_and_offers_drafts(backend):
     def run(settings):
-        return ui.story_steps(backend, settings, "Once upon a time")
+        return story_steps(backend, settings, "Once upon a time")
 
     outputs = _drive(backend, run, _values(max_new_tokens=8, num_drafts=2), history=["older"])
     text, status, history, drafts, picker, request = outputs[-1]
     assert history == ["older", "Mine."]
     assert len(drafts) == 2 and drafts[0] == text
     assert picker.visible is True and picker.value == "Draft 1"
-    assert "finish:" in status and request == ui.LastRequest("generate", (), "Mine.")
+    assert "finish:" in status and request == output.LastRequest("generate", (), "Mine.")
 
 
 def test_drive_keeps_the_users_text_on_errors(backend):
     def run(settings):
-        return ui.story_steps(backend, settings, "   ")
+        return story_steps(backend, settings, "   ")
 
     for values in (_values(temperature=9.0), _values()):
         outputs = _drive(backend, run, values, history=["older"])
@@ -247,12 +172,12 @@ def test_drive_keeps_the_users_text_on_errors(backend):
 def test_undo_and_draft_picking():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        text, status, history, picker = ui._undo("now", ["older", "before"])
+        text, status, history, picker = output._undo("now", ["older", "before"])
         assert (text, history, picker.visible) == ("before", ["older"], False)
-        text, status, history, _ = ui._undo("now", [])
+        text, status, history, _ = output._undo("now", [])
         assert (text, status, history) == ("now", "Nothing to undo.", [])
-    assert ui._pick_draft(1, ["a", "b"]) == "b"
-    assert ui._pick_draft(5, ["a"]) == {"__type__": "update"}
+    assert output._pick_draft(1, ["a", "b"]) == "b"
+    assert output._pick_draft(5, ["a"]) == {"__type__": "update"}
 
 
 def test_build_ui_registers_the_api(backend):
@@ -270,15 +195,15 @@ def test_api_errors_reach_the_caller_without_server_tracebacks(backend, caplog):
 
     from nlg_assistant.engine import BatchedBackend
 
-    story = ui._story_api(backend, cap=64)
+    story = api.endpoint(BY_NAME["story"], backend, 64)
     with pytest.raises(gr.Error, match="story is empty") as bad_input:
         list(story("   "))
     assert not bad_input.value.print_exception and not caplog.records  # the caller's mistake: no log
     engine = BatchedBackend(backend.loaded, max_batch_size=1)  # a real refusal: 2 drafts, 1 row
     try:
         refusal = pytest.raises(gr.Error, match="ask for fewer drafts")
-        with caplog.at_level(logging.WARNING, logger=ui.LOGGER.name), refusal as refused:
-            list(ui._story_api(engine, cap=64)("Once upon a time", num_drafts=2))
+        with caplog.at_level(logging.WARNING, logger=output.LOGGER.name), refusal as refused:
+            list(api.endpoint(BY_NAME["story"], engine, 64)("Once upon a time", num_drafts=2))
     finally:
         engine.close()
     assert not refused.value.print_exception
@@ -297,23 +222,13 @@ def test_base_model_hint_only_on_base_models(backend, tiny_chat_model_dir):
 
 def test_drive_keeps_partial_text_after_an_unexpected_failure():
     def run(settings):
-        yield ui.Progress("Mine. and more", "Writing…")
+        yield Progress("Mine. and more", "Writing…")
         raise RuntimeError("disk on fire")
 
     outputs = _drive(None, run, _values(), history=[])
     text, status, history, *_ = outputs[-1]
     assert text == "Mine. and more" and history == ["Mine."]
     assert status.startswith("⚠ Something went wrong (RuntimeError: disk on fire)")
-
-
-def test_story_on_a_chat_model(tiny_chat_model_dir):
-    from nlg_assistant.generation import LocalBackend
-    from nlg_assistant.models import load_model
-
-    chat = LocalBackend(load_model(str(tiny_chat_model_dir), "cpu"), 64, timeout_s=60)
-    assert chat.info.chat
-    steps = list(ui.story_steps(chat, SHORT, "Once upon a time"))
-    assert steps[-1].result is not None and steps[-1].result.prompt_tokens > 10
 
 
 # ---------------------------------------------------------------------------- app.py options
@@ -346,3 +261,82 @@ def test_app_flags_from_nlg_args_come_before_the_command_line(monkeypatch):
     assert (config.engine, config.max_new_tokens_cap, config.model) == ("simple", 60, "my models/story")
     monkeypatch.delenv("NLG_ARGS")
     assert app._arguments(["--port", "7000"]) == ["--port", "7000"]
+
+
+# ---------------------------------------------------------------------------- settings bounded by the model
+
+
+def _component(demo, elem_id):
+    return next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == elem_id)
+
+
+def test_max_new_tokens_slider_stops_at_what_the_model_can_do(backend):
+    demo = ui.build_ui(backend, AppConfig(engine="simple", max_new_tokens_cap=1024))
+    slider = _component(demo, "setting-max_new_tokens")
+    assert backend.info.context_window == 256
+    assert slider.maximum == 160  # 256 - a quarter window for the prompt (64) - the chat margin (32)
+    assert _component(demo, "setting-temperature").maximum == 2.0
+
+
+def test_typed_values_out_of_range_are_marked_at_their_field_and_not_run(backend):
+    demo = ui.build_ui(backend, AppConfig(engine="simple", max_new_tokens_cap=1024))
+    generate = [fn for fn in demo.fns.values() if fn.validator is not None]
+    assert len(generate) >= 10  # Generate, Continue, Regenerate on three tabs, and Draft outline
+    validate = settings_validator(2, 160)
+    marks = validate(
+        "story", "memory", *_values(temperature=-3, max_new_tokens=500, seed=2**31, num_drafts=50)
+    )
+    by_name = dict(zip(SETTING_NAMES, marks[2:], strict=True))
+    assert marks[:2] == [None, None]
+    assert not by_name["temperature"]["is_valid"] and "temperature" in by_name["temperature"]["message"]
+    assert not by_name["max_new_tokens"]["is_valid"] and "at most 160" in by_name["max_new_tokens"]["message"]
+    assert not by_name["seed"]["is_valid"] and by_name["top_p"]["is_valid"]
+    assert not by_name["num_drafts"]["is_valid"] and "num_drafts" in by_name["num_drafts"]["message"]
+    # gradio's own range check would raise here and cover the output with an "Error" badge
+    assert _component(demo, "setting-seed").preprocess(-5) == -5
+    assert _component(demo, "setting-temperature").preprocess(-3) == -3
+
+
+# ---------------------------------------------------------------------------- API signatures
+
+
+# The README's endpoint table, as literals: clients rely on these names, order and defaults.
+SETTINGS_DEFAULTS = [
+    ("max_new_tokens", 200),
+    ("temperature", 0.8),
+    ("top_k", 50),
+    ("top_p", 0.95),
+    ("repetition_penalty", 1.1),
+    ("no_repeat_ngram_size", 0),
+    ("num_drafts", 1),
+    ("seed", -1),
+]
+DOCUMENTED = {
+    "story": [("story", None), ("memory", ""), ("style", "")],
+    "article_outline": [
+        ("topic", None),
+        ("keywords", ""),
+        ("audience", ""),
+        ("tone", ""),
+        ("length_words", 600),
+    ],
+    "article": [
+        ("topic", None),
+        ("outline", ""),
+        ("keywords", ""),
+        ("audience", ""),
+        ("tone", ""),
+        ("length_words", 600),
+    ],
+    "fewshot": [("new_input", None), ("examples_json", ""), ("instruction", "")],
+}
+
+
+@pytest.mark.parametrize("name", list(DOCUMENTED))
+def test_api_signatures_are_the_documented_ones(name):
+    import inspect
+
+    params = api.signature(BY_NAME[name]).parameters.values()
+    got = [(p.name, None if p.default is inspect.Parameter.empty else p.default) for p in params]
+    extra = [("stop_at_line_end", None)] if name == "fewshot" else []
+    assert got == DOCUMENTED[name] + SETTINGS_DEFAULTS + extra

@@ -1,0 +1,105 @@
+"""The few-shot tab: a preset or up to 8 example pairs, an instruction and the new input."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import gradio as gr
+
+from ..backend import Backend
+from ..config import GenerationSettings
+from ..prompts import MAX_EXAMPLES, PRESETS
+from ..tasks import Progress
+from ..tasks.fewshot import DEFAULT_PRESET, examples_from_rows, fewshot_steps, find_preset, preset_rows
+from .output import (
+    base_model_hint,
+    output_area,
+    to_markdown,
+    wire_area,
+    wire_stop_and_export,
+    write_markdown,
+)
+
+FEWSHOT_EXAMPLES = [
+    ["Formal rewrite", "yo, meeting moved to 3, pls tell the others"],
+    ["Product description", "Ceramic coffee mug, 350 ml, dishwasher safe, matte blue"],
+    ["Headline", "The town's only bakery reopened on Saturday after a fire closed it for a year."],
+]
+
+
+def fill_preset(name: str | None) -> tuple:
+    """Instruction, example rows and "stop at end of line" for the chosen preset (unchanged when none)."""
+    preset = find_preset(name or "")
+    if preset is None:
+        return gr.skip(), gr.skip(), gr.skip()
+    return (*preset_rows(preset.name), preset.one_line)
+
+
+def _fewshot_inputs() -> tuple[gr.Dropdown, gr.Textbox, gr.Dataframe, gr.Textbox, gr.Checkbox]:
+    """The few-shot tab's fields: preset, instruction, the examples table, the new input, one-line option."""
+    instruction_text, rows = preset_rows(DEFAULT_PRESET)
+    with gr.Row():
+        preset = gr.Dropdown(
+            list(PRESETS),
+            value=DEFAULT_PRESET,
+            label="Preset",
+            scale=1,
+            info="Fills the instruction and examples.",
+        )
+        instruction = gr.Textbox(instruction_text, label="Instruction", lines=2, scale=3)
+    table = gr.Dataframe(
+        rows,
+        headers=["Example input", "Example output"],
+        datatype=["str", "str"],
+        type="array",
+        row_count=MAX_EXAMPLES,
+        column_count=2,
+        wrap=True,
+        column_widths=["50%", "50%"],
+        interactive=True,
+        max_height=360,
+        label=f"Examples (up to {MAX_EXAMPLES}; empty rows are ignored)",
+        elem_id="fewshot-table",
+    )
+    with gr.Row():
+        new_input = gr.Textbox(
+            label="New input",
+            lines=3,
+            scale=4,
+            placeholder="The text to apply the pattern to",
+            elem_id="fewshot-input",
+        )
+        one_line = gr.Checkbox(
+            PRESETS[DEFAULT_PRESET].one_line,
+            label="Stop at end of line",
+            scale=1,
+            info="For one-line outputs such as headlines.",
+            elem_id="fewshot-one-line",
+        )
+    return preset, instruction, table, new_input, one_line
+
+
+def fewshot_tab(backend: Backend, settings: list, limit: int) -> None:
+    """Few-shot style: a preset or up to 8 example pairs, an instruction and the new input."""
+    with gr.Tab("Few-shot style", id="fewshot"):
+        base_model_hint(backend.info, "fewshot")
+        preset, instruction, table, new_input, one_line = _fewshot_inputs()
+        area = output_area("fewshot", "Generate", "Output (editable)")
+        gr.Examples(
+            FEWSHOT_EXAMPLES, [preset, new_input], elem_id="fewshot-examples", api_visibility="private"
+        )
+    preset.change(fill_preset, preset, [instruction, table, one_line], api_visibility="private")
+
+    def runner(mode: str, fields: tuple, base: str, s: GenerationSettings) -> Iterator[Progress]:
+        examples, instruction_now, text, single = fields
+        extend = base if mode == "continue" else ""
+        pairs = examples_from_rows(examples)
+        return fewshot_steps(backend, s, pairs, text, instruction_now, extend, one_line=bool(single))
+
+    events = wire_area(area, [table, instruction, new_input, one_line], settings, runner, limit)
+
+    def export(instruction_now: str, text: str, output: str) -> str:
+        parts = [("Instruction", instruction_now), ("Input", text), ("Output", output)]
+        return write_markdown("fewshot", to_markdown("Few-shot output", parts))
+
+    wire_stop_and_export(area, events, [instruction, new_input, area.output], export)

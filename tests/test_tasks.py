@@ -1,0 +1,307 @@
+"""tasks/: streaming, each task on a real tiny model, and that every task fits its window.
+
+`Recorder` wraps a real backend (real forward passes) and records the prompt and settings of
+every request, so tests can check what a task asked the model, not just the size of the answer.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from nlg_assistant.backend import Prompt, max_new_tokens_limit, prompt_budget
+from nlg_assistant.config import GenerationSettings
+from nlg_assistant.prompts import PRESETS, PromptError, build_fewshot, suggested_sections
+from nlg_assistant.tasks import BY_NAME, TASKS, stream_progress
+from nlg_assistant.tasks.article import (
+    article_steps,
+    continue_article_steps,
+    outline_end,
+    outline_steps,
+    outline_then_article,
+    section_tokens,
+    tokens_per_word,
+)
+from nlg_assistant.tasks.fewshot import (
+    examples_from_rows,
+    examples_from_spec,
+    fewshot_from_spec,
+    fewshot_steps,
+    first_line,
+    preset_rows,
+)
+from nlg_assistant.tasks.story import story_steps
+
+SHORT = GenerationSettings(max_new_tokens=12, seed=7)
+
+
+@pytest.fixture(scope="module")
+def backend(tiny_model_dir):
+    from nlg_assistant.generation import LocalBackend
+    from nlg_assistant.models import load_model
+
+    return LocalBackend(load_model(str(tiny_model_dir), "cpu"), 64, timeout_s=60)
+
+
+class Recorder:
+    """A real backend that records each request's prompt and settings (and which streams got cancelled)."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.prompts, self.settings, self.cancelled = inner, [], [], []
+        self.info, self.count_tokens = inner.info, inner.count_tokens
+
+    def start(self, prompt: Prompt, settings: GenerationSettings):
+        self.prompts.append(prompt)
+        self.settings.append(settings)
+        stream = self.inner.start(prompt, settings)
+        recorder = self
+
+        class Stream:
+            result = None
+
+            def __iter__(self):
+                yield from stream
+                self.result = stream.result
+
+            def cancel(self):
+                recorder.cancelled.append(stream)
+                stream.cancel()
+
+        return Stream()
+
+
+def _fed(prompt: Prompt, chat: bool) -> str:
+    """The prompt text the model was given in the form it uses."""
+    return "\n".join(m["content"] for m in prompt.messages) if chat else prompt.document
+
+
+# ---------------------------------------------------------------------------- registry
+
+
+def test_the_registry_names_the_documented_endpoints_and_commands():
+    assert [t.name for t in TASKS] == ["story", "article_outline", "article", "fewshot"]
+    assert [t.command for t in TASKS] == ["story", "outline", "article", "fewshot"]
+    assert [f.name for f in BY_NAME["article"].fields] == [
+        "topic",
+        "outline",
+        "keywords",
+        "audience",
+        "tone",
+        "length_words",
+    ]
+
+
+# ---------------------------------------------------------------------------- streaming
+
+
+def test_stream_progress_grows_and_ends_with_the_result(backend):
+    steps = list(stream_progress(backend, Prompt("Once upon a time"), SHORT, base="Before. "))
+    assert all(step.text.startswith("Before. ") for step in steps)
+    final = steps[-1]
+    assert final.result is not None and final.text == "Before. " + final.result.texts[0]
+    assert final.status == final.result.status_line()
+    assert all(step.result is None for step in steps[:-1])
+
+
+def test_closing_the_stream_early_cancels_the_backend(backend):
+    recorder = Recorder(backend)
+    steps = stream_progress(recorder, Prompt("Once upon a time"), GenerationSettings(max_new_tokens=60))
+    next(steps)
+    steps.close()  # what gradio does on Stop or when the browser goes away
+    assert len(recorder.cancelled) == 1
+
+
+def test_enough_stops_the_stream_and_keeps_the_cut_text(backend):
+    recorder = Recorder(backend)
+    steps = list(
+        stream_progress(
+            recorder,
+            Prompt("Once upon a time"),
+            GenerationSettings(max_new_tokens=60, seed=3),
+            enough=lambda written: written[:5] if len(written) >= 5 else None,
+        )
+    )
+    final = steps[-1]
+    assert len(final.text) == 5 and final.result.finish_reason == "eos"
+    assert final.result.generated_tokens < 60  # generation stopped early, not after 60 tokens
+
+
+# ---------------------------------------------------------------------------- Continue and notes
+
+
+def test_story_continue_puts_the_text_written_so_far_in_the_prompt(backend):
+    recorder = Recorder(backend)
+    steps = list(story_steps(recorder, SHORT, "Once upon a time", "A fox.", "", base=" there was a fox"))
+    assert recorder.prompts[0].document.endswith("Once upon a time there was a fox")
+    assert steps[-1].text.startswith(" there was a fox") and len(steps[-1].text) > len(" there was a fox")
+
+
+def test_article_continue_puts_the_article_in_the_prompt_and_names_it(backend):
+    recorder = Recorder(backend)
+    article = "## Hives\n\nBees live in hives in the city."
+    list(continue_article_steps(recorder, SHORT, "Urban beekeeping", "friendly", article))
+    document = recorder.prompts[0].document
+    assert document.endswith("Bees live in hives in the city.") and "Urban beekeeping" in document
+    with pytest.raises(PromptError, match="The article is empty"):
+        list(continue_article_steps(backend, SHORT, "Urban beekeeping", "", "   "))
+
+
+def test_fewshot_continue_puts_the_open_answer_in_the_prompt(backend):
+    recorder = Recorder(backend)
+    pairs = [("hi", "Hello."), ("thx", "Thank you.")]
+    steps = list(fewshot_steps(recorder, SHORT, pairs, "bye", base="Good"))
+    assert recorder.prompts[0].document.endswith("### Input:\nbye\n\n### Output:\nGood")
+    assert steps[-1].text.startswith("Good")
+
+
+def test_memory_and_style_stay_in_the_prompt_when_the_story_is_trimmed(backend):
+    recorder = Recorder(backend)
+    story = " ".join(f"The fox walked to tree number {i}." for i in range(400)) + " The end came."
+    steps = list(story_steps(recorder, SHORT, story, "Pip, a curious fox.", "Warm and gentle"))
+    document = recorder.prompts[0].document
+    assert document.startswith("[Memory: Pip, a curious fox.]\n[Style: Warm and gentle]\n\n")
+    assert document.endswith("The end came.") and "tree number 0." not in document
+    assert backend.count_tokens(document) <= prompt_budget(backend, SHORT).limit
+    assert "story is too long" in steps[-1].status
+
+
+# ---------------------------------------------------------------------------- articles fit the window
+
+
+def test_article_is_written_section_by_section(backend):
+    outline = "1. Hives\n2. Honey 🍯"
+    steps = list(article_steps(backend, SHORT, "Urban beekeeping", outline))
+    article = steps[-1].text
+    assert article.startswith("## Hives\n\n")
+    assert article.index("## Hives") < article.index("\n\n## Honey 🍯\n\n")
+    assert any(step.status.startswith("Section 2/2") for step in steps)
+    with pytest.raises(PromptError, match="outline is empty"):
+        list(article_steps(backend, SHORT, "Urban beekeeping", "  "))
+
+
+def test_an_outline_of_long_prose_headings_still_fits_every_section(backend):
+    """A small model's "outline" is often long prose lines; the app must never refuse its own text."""
+    line = "Once upon a time there was a fox who walked through the woods to find honey for the winter"
+    outline = "\n".join(f"{i}. {line} and number {i} went on and on" for i in range(1, 9))
+    recorder = Recorder(backend)
+    steps = list(article_steps(recorder, SHORT, "Urban beekeeping", outline, "hives, honey", "beginners"))
+    assert steps[-1].text.count("\n## ") == 7 and len(recorder.prompts) == 8
+    for prompt, settings in zip(recorder.prompts, recorder.settings, strict=True):
+        assert backend.count_tokens(prompt.document) <= prompt_budget(backend, settings).limit
+        assert "Topic: Urban beekeeping" in prompt.document  # the brief is kept
+
+
+def test_section_prompts_trim_the_article_so_far_from_the_left_with_a_notice(backend):
+    recorder = Recorder(backend)
+    outline = "1. Hives\n2. Honey\n3. Neighbours"
+    steps = list(
+        article_steps(recorder, GenerationSettings(seed=2), "Urban beekeeping", outline, length_words=3000)
+    )
+    last = recorder.prompts[-1].document
+    assert last.endswith("## Neighbours\n") and "3. Neighbours" in last
+    assert any("article so far is too long" in n for p in recorder.prompts for n in p.notices)
+    assert steps[-1].text.startswith("## Hives")
+
+
+def test_target_length_sets_each_sections_token_budget(backend):
+    ratio = tokens_per_word(backend)
+    assert ratio >= 1.0
+    recorder = Recorder(backend)
+    outline = "1. Hives\n2. Honey\n3. Neighbours\n4. Harvest"
+    list(
+        article_steps(
+            recorder, GenerationSettings(max_new_tokens=5, seed=1), "Bees", outline, length_words=50
+        )
+    )
+    expected = math.ceil(50 / 4 * ratio)
+    assert [s.max_new_tokens for s in recorder.settings] == [expected] * 4  # not the 5 of max_new_tokens
+    assert section_tokens(backend, 20000, 1) == max_new_tokens_limit(256) == 160  # the tiny model's window
+
+
+def test_outline_asks_for_the_sections_of_the_target_length_and_stops_after_them(backend):
+    recorder = Recorder(backend)
+    list(outline_steps(recorder, SHORT, "Urban beekeeping", length_words=900))
+    assert "exactly 6 sections" in recorder.prompts[0].messages[1]["content"]
+    assert recorder.prompts[0].document.endswith("one numbered heading per line:\n1.")
+    assert suggested_sections(900) == 6
+    assert outline_end("1. A\n2. B\n3. C\n4. D\n5", 4) == "1. A\n2. B\n3. C\n4. D"
+    assert outline_end("1. A\n2. B\n\nOnce upon a time", 4) == "1. A\n2. B"  # the blank line ends the list
+    assert outline_end("1. A\nThe fox ran away.\n", 4) == "1. A"  # so does prose after it
+    assert outline_end("Sure! Here it is:\n\n1. A\n   - detail\n2. B", 4) is None  # still growing
+    assert outline_end("1. A\n2. B", 4) is None
+
+
+def test_article_without_outline_drafts_one_and_writes_it(backend):
+    recorder = Recorder(backend)
+    steps = list(outline_then_article(recorder, SHORT, "Urban beekeeping"))
+    assert steps[-1].text.startswith("## ") and steps[-1].result is not None
+    assert len(recorder.prompts) >= 2  # the outline, then at least one section
+
+
+# ---------------------------------------------------------------------------- few-shot
+
+
+def test_stop_at_line_end_ends_the_output_at_its_first_line(backend):
+    assert first_line("\n\n Council approves lanes \nMore text") == "Council approves lanes"
+    assert first_line("\n\nCouncil approves") is None  # the line may still grow
+    pairs = '[["hi", "Hello."], ["thx", "Thank you."]]'
+    settings = GenerationSettings(max_new_tokens=60, temperature=2.0, top_k=0, top_p=1.0, seed=1)
+    free = list(fewshot_from_spec(backend, settings, "bye", pairs))[-1]  # JSON examples: off unless asked
+    assert "\n" in free.text.strip()  # this seed writes several lines
+    one = list(fewshot_from_spec(backend, settings, "bye", pairs, stop_at_line_end=True))[-1]
+    assert one.text == first_line(free.text) and one.result.finish_reason == "eos"
+    assert examples_from_spec("Headline", "")[2] is True  # on for the headline preset
+    assert examples_from_spec("Formal rewrite", "")[2] is False
+
+
+INPUTS = {  # the few-shot tab's own examples
+    "Formal rewrite": "yo, meeting moved to 3, pls tell the others",
+    "Product description": "Ceramic coffee mug, 350 ml, dishwasher safe, matte blue",
+    "Headline": "The town's only bakery reopened on Saturday after a fire closed it for a year.",
+}
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_presets_fit_the_bundled_models_window_at_default_settings(shipped_loaded, name):
+    from nlg_assistant.generation import LocalBackend
+
+    house = LocalBackend(shipped_loaded)
+    assert house.info.context_window == 512
+    preset = PRESETS[name]
+    budget = prompt_budget(house, GenerationSettings())
+    prompt = build_fewshot(preset.examples, INPUTS[name], preset.instruction, budget=budget, chat=False)
+    assert prompt.notices == ()  # no example was left out
+    assert prompt.document.count("### Output:") == len(preset.examples) + 1
+
+
+def test_examples_from_rows_drops_blank_rows():
+    rows = [["hi", "Hello."], ["", ""], [None, None], ["only input", ""], ["a", "b", "extra"]]
+    assert examples_from_rows(rows) == [("hi", "Hello."), ("only input", ""), ("a", "b")]
+    assert examples_from_rows(None) == []
+
+
+def test_examples_from_spec_accepts_presets_and_json():
+    name = next(iter(PRESETS))
+    pairs, instruction, one_line = examples_from_spec(name.upper(), "")
+    assert pairs == list(PRESETS[name].examples) and instruction == PRESETS[name].instruction
+    assert one_line is False and examples_from_spec("headline", "")[2] is True
+    assert examples_from_spec("", "Mine")[1] == "Mine"
+    mixed = '[["a", "b"], {"input": "c", "output": "d"}]'
+    assert examples_from_spec(mixed, "")[0] == [("a", "b"), ("c", "d")]
+    for bad in ("nonsense", '{"a": 1}', '[["only one"]]'):
+        with pytest.raises(PromptError):
+            examples_from_spec(bad, "")
+
+
+def test_preset_rows_fill_the_table():
+    instruction, rows = preset_rows(next(iter(PRESETS)))
+    assert instruction and len(rows) == 8
+    assert rows[-1] == ["", ""]
+
+
+def test_an_outline_without_usable_headings_gives_one_section_on_the_topic(backend):
+    """A small model's drafted outline can be "1.]": the article must still be written."""
+    steps = list(article_steps(backend, SHORT, "Urban beekeeping", "1.]\n2. ***"))
+    assert steps[-1].text.startswith("## Urban beekeeping\n\n")
+    assert "no usable heading" in steps[-1].status
