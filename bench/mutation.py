@@ -26,7 +26,11 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-HELPERS = ("_trim_left", "build_generation_config", "static_cache_length", "_prefill_groups")
+HELPERS = {  # module: the decoding helpers in it
+    "decoding": ("trim_left",),
+    "generation": ("build_generation_config", "static_cache_length"),
+    "engine": ("_prefill_groups",),
+}
 TARGETS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     # name: (module file, mutant-name globs, tests)
     "config": (
@@ -35,10 +39,14 @@ TARGETS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
         ("tests/test_config.py", "tests/test_limits.py"),
     ),
     "sampling": ("nlg_assistant/sampling.py", ("nlg_assistant.sampling.*",), ("tests/test_sampling.py",)),
-    "prompts": ("nlg_assistant/prompts.py", ("nlg_assistant.prompts.*",), ("tests/test_prompts.py",)),
+    "prompts": (
+        "nlg_assistant/prompts/common.py",
+        ("nlg_assistant.prompts.*",),
+        ("tests/test_prompts.py", "tests/test_tasks.py"),
+    ),
     "helpers": (
         "nlg_assistant/generation.py",
-        tuple(f"nlg_assistant.{m}.x_{f}__mutmut_*" for m in ("generation", "engine") for f in HELPERS),
+        tuple(f"nlg_assistant.{m}.x_{f}__mutmut_*" for m, names in HELPERS.items() for f in names),
         (
             "tests/test_generation.py::test_generation_config_is_explicit",
             "tests/test_generation.py::test_static_cache_length_is_a_power_of_two_within_the_window",
@@ -49,7 +57,10 @@ TARGETS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
         ),
     ),
 }
-EXTRA_FILES = {"helpers": ("nlg_assistant/engine.py",)}
+EXTRA_FILES = {
+    "helpers": ("nlg_assistant/engine.py", "nlg_assistant/decoding.py"),
+    "prompts": tuple(f"nlg_assistant/prompts/{m}.py" for m in ("story", "article", "fewshot")),
+}
 
 
 def setup_cfg(targets: list[str]) -> str:

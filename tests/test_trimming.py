@@ -8,7 +8,8 @@ from tiny import greedy_ids
 from nlg_assistant.backend import Prompt
 from nlg_assistant.config import GenerationSettings
 from nlg_assistant.engine import BatchedBackend
-from nlg_assistant.generation import LocalBackend, _trim_left
+from nlg_assistant.decoding import trim_left
+from nlg_assistant.generation import LocalBackend
 from nlg_assistant.models import load_model
 
 NEW = 20
@@ -27,14 +28,14 @@ def loaded(tiny_model_dir):
 
 def test_trim_left_keeps_the_last_ids_and_a_leading_bos():
     ids = [1, *range(10, 20)]  # BOS 1, then ten tokens
-    assert _trim_left(ids, 4, bos_id=1) == ([1, 17, 18, 19], 7)
-    assert _trim_left(ids, 4, bos_id=None) == ([16, 17, 18, 19], 7)
-    assert _trim_left(ids[1:], 4, bos_id=1) == ([16, 17, 18, 19], 6)  # no BOS to keep
-    assert _trim_left(ids, 1, bos_id=1) == ([19], 10)  # no room for the BOS
-    assert _trim_left(ids, 2, bos_id=1) == ([1, 19], 9)
-    assert _trim_left(ids, 10, bos_id=1) == ([1, *range(11, 20)], 1)  # one too many
-    assert _trim_left(ids, 11, bos_id=1) == (ids, 0)
-    assert _trim_left(ids, 50, bos_id=1) == (ids, 0)
+    assert trim_left(ids, 4, bos_id=1) == ([1, 17, 18, 19], 7)
+    assert trim_left(ids, 4, bos_id=None) == ([16, 17, 18, 19], 7)
+    assert trim_left(ids[1:], 4, bos_id=1) == ([16, 17, 18, 19], 6)  # no BOS to keep
+    assert trim_left(ids, 1, bos_id=1) == ([19], 10)  # no room for the BOS
+    assert trim_left(ids, 2, bos_id=1) == ([1, 19], 9)
+    assert trim_left(ids, 10, bos_id=1) == ([1, *range(11, 20)], 1)  # one too many
+    assert trim_left(ids, 11, bos_id=1) == (ids, 0)
+    assert trim_left(ids, 50, bos_id=1) == (ids, 0)
 
 
 def test_trimmed_prompt_is_the_end_of_the_document(loaded):
