@@ -48,7 +48,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx2
 import openai
@@ -63,6 +63,8 @@ from .backend import (
     Prompt,
 )
 from .config import AppConfig, GenerationSettings
+from .limits import RequestGate, Ticket
+from .redact import install_log_redaction, plain_text, redact_text, redact_url, url_secrets
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +86,48 @@ STYLE_GENERATION_CONFIG = "generation_config"  # transformers serve's JSON Gener
 STYLE_NONE = "none"  # the server takes neither: only OpenAI fields are sent
 NEXT_STYLE = {STYLE_FIELDS: STYLE_GENERATION_CONFIG, STYLE_GENERATION_CONFIG: STYLE_NONE}
 FINISH_MAP = {"stop": "eos", "length": "length"}
+# A request may take request_timeout_s plus max_new_tokens / MIN_TOKENS_PER_S in all: a server that
+# drips one token just inside the per-token timeout cannot hold a slot for ever.
+MIN_TOKENS_PER_S = 2.0
+# A streamed piece is at least one token; text beyond this many characters per asked-for token
+# means the server ignores max_tokens (no tokenizer averages anywhere near 32 characters a token).
+MAX_CHARS_PER_TOKEN = 32
+CLIENT_LOGGERS = ("httpx2", "httpcore2", "openai", "openai._base_client")
+
+
+@dataclass(frozen=True)
+class RemoteLimits:
+    """What one backend allows: HTTP requests (drafts) in flight, requests waiting, host shown."""
+
+    max_running: int = 16  # --max-batch-size
+    max_waiting: int = 64  # --max-queue
+    show_host: bool = False  # --show-backend-host
+    min_tokens_per_s: float = MIN_TOKENS_PER_S
+
+    def deadline_s(self, timeout_s: float, max_new_tokens: int) -> float:
+        """The most seconds one request may take from its first byte sent to its last token."""
+        return timeout_s + max_new_tokens / self.min_tokens_per_s
 
 
 def approx_tokens(text: str) -> int:
     """Rough token count of `text` (about 4 characters per token for English BPE vocabularies)."""
     return len(text) // CHARS_PER_TOKEN + 1
+
+
+def _openai_client(url: str, api_key: str, timeout_s: float) -> openai.OpenAI:
+    """The client for `url`; ``user:password@`` becomes HTTP basic auth, kept out of the URL.
+
+    httpx applies a URL's credentials as basic auth anyway; moving them to the client's `auth`
+    keeps that behaviour while no request URL, log line or exception carries the password.
+    """
+    parts = urlsplit(url)
+    auth = (unquote(parts.username or ""), unquote(parts.password or "")) if parts.username else None
+    plain = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    timeout = openai.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s))
+    http_client = openai.DefaultHttpxClient(auth=auth) if auth else None
+    return openai.OpenAI(
+        base_url=plain, api_key=api_key, timeout=timeout, max_retries=CONNECT_RETRIES, http_client=http_client
+    )
 
 
 def normalize_base_url(url: str) -> str:
@@ -117,8 +156,12 @@ class OpenAIBackend:
         timeout_s: float = 300.0,
         max_new_tokens_cap: int = 1024,
         default_context_window: int = DEFAULT_CONTEXT_WINDOW,
+        limits: RemoteLimits | None = None,
     ) -> None:
-        self.base_url = normalize_base_url(base_url)
+        url = normalize_base_url(base_url)
+        self.limits = limits or RemoteLimits()
+        self.base_url = redact_url(url)  # for logs and (with show_host) messages: no credentials
+        self.where = f"the model server at {self.base_url}" if self.limits.show_host else "the model server"
         self.timeout_s = timeout_s
         self.max_new_tokens_cap = max_new_tokens_cap
         self.context_window_reported = False
@@ -129,10 +172,10 @@ class OpenAIBackend:
         self._has_completions = True
         self._probed = False
         self._lock = threading.Lock()
-        timeout = openai.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s))
-        self._client = openai.OpenAI(
-            base_url=self.base_url, api_key=api_key, timeout=timeout, max_retries=CONNECT_RETRIES
-        )
+        self._secrets = url_secrets(url) + ((api_key,) if api_key != DEFAULT_API_KEY else ())
+        install_log_redaction(CLIENT_LOGGERS, self._secrets)  # httpx2 logs every request's full URL
+        self.gate = RequestGate(self.limits.max_running, self.limits.max_waiting, BusyError)
+        self._client = _openai_client(url, api_key, timeout_s)
 
     @classmethod
     def from_config(cls, config: AppConfig) -> OpenAIBackend:
@@ -155,6 +198,7 @@ class OpenAIBackend:
             chat=config.chat,
             timeout_s=config.request_timeout_s,
             max_new_tokens_cap=config.max_new_tokens_cap,
+            limits=RemoteLimits(config.max_batch_size, config.max_queue, config.show_backend_host),
         )
         try:
             backend.probe()
@@ -172,10 +216,11 @@ class OpenAIBackend:
 
     @property
     def info(self) -> BackendInfo:
-        """Model name, "remote: URL", context window (reported or the default) and chat mode."""
+        """Model name, "remote server" (plus its host with show_host), context window and chat mode."""
+        host = urlsplit(self.base_url).netloc
         return BackendInfo(
             model_name=self._model or "(not known until the server answers)",
-            device=f"remote: {self.base_url}",
+            device=f"remote server at {host}" if self.limits.show_host else "remote server",
             context_window=self._window,
             chat=bool(self._chat),
         )
@@ -185,14 +230,23 @@ class OpenAIBackend:
         return approx_tokens(text)
 
     def start(self, prompt: Prompt, settings: GenerationSettings) -> RemoteStream:
-        """Open one streamed request per draft; errors surface from iteration (or here if unreachable)."""
+        """Queue one streamed request per draft; errors surface from iteration (or here if unreachable).
+
+        Raises `BusyError` when ``--max-queue`` requests already wait for one of the
+        ``--max-batch-size`` places (drafts) in flight to this server.
+        """
         if not self._probed:
             self.probe()
         settings = settings.capped(self.max_new_tokens_cap)
+        if settings.num_drafts > self.gate.max_running:
+            raise GenerationError(
+                f"num_drafts is {settings.num_drafts} but this server runs at most "
+                f"{self.gate.max_running} requests at once; ask for fewer drafts"
+            )
         if settings.seed < 0:
             settings = settings.with_seed(random.randrange(MAX_SEED))
         stream = RemoteStream(self, prompt, settings)
-        stream.launch()
+        stream.launch(self.gate.enqueue(settings.num_drafts))
         return stream
 
     # ----- probing the server -----
@@ -215,7 +269,7 @@ class OpenAIBackend:
         """The entry for our model (the first listed when none was named); `GenerationError` if absent."""
         if entries is None:  # the server has no /v1/models: trust --model
             if self._model is None:
-                raise GenerationError(f"the server at {self.base_url} does not list its models; pass --model")
+                raise GenerationError(f"{self.where} does not list its models; pass --model")
             return {"id": self._model}
         ids = [str(e.get("id")) for e in entries]
         if self._model is None and ids:
@@ -252,8 +306,8 @@ class OpenAIBackend:
         return True
 
     def _unknown_model_message(self, ids: list[str]) -> str:
-        served = ", ".join(ids) if ids else "nothing (its model list is empty)"
-        return f"the server at {self.base_url} has no model {self._model}; it serves: {served}"
+        served = plain_text(", ".join(ids)) if ids else "nothing (its model list is empty)"
+        return f"{self.where} has no model {self._model}; it serves: {served}"
 
     # ----- requests -----
 
@@ -273,7 +327,7 @@ class OpenAIBackend:
                     raise self.explain(exc) from exc
             except Exception as exc:
                 raise self.explain(exc) from exc
-        raise GenerationError(f"the server at {self.base_url} refused every form of the request")
+        raise GenerationError(f"{self.where} refused every form of the request")
 
     def _use_chat(self, prompt: Prompt) -> bool:
         """Chat when the model is a chat model with messages, or when /v1/completions is missing."""
@@ -281,7 +335,7 @@ class OpenAIBackend:
 
     def _adapt(self, exc: openai.APIStatusError, style: str, use_chat: bool) -> bool:
         """Learn from a refusal: drop a sampling-field style or /v1/completions. True = try again."""
-        message = _error_text(exc)
+        message = _raw_error_text(exc)
         with self._lock:
             if exc.status_code in (400, 422) and style in NEXT_STYLE and _names_extra_field(message, style):
                 if self._style == style:  # another draft may have moved on already
@@ -329,34 +383,37 @@ class OpenAIBackend:
         """Turn any client/transport failure into a `GenerationError` a user can act on.
 
         `midstream`: the answer had started, so a lost connection means the server went away.
+        Credentials are stripped from the message whatever the server or client put in it.
         """
         if isinstance(exc, GenerationError):
             return exc
+        error = self._explain(exc, midstream)
+        return type(error)(redact_text(str(error), self._secrets))
+
+    def _explain(self, exc: BaseException, midstream: bool) -> GenerationError:
         if isinstance(exc, (openai.APITimeoutError, httpx2.TimeoutException)):
             return GenerationTimeout(
-                f"the model server at {self.base_url} sent nothing for {self.timeout_s:.0f} s "
+                f"{self.where} sent nothing for {self.timeout_s:.0f} s "
                 "(overloaded, or still loading the model?)"
             )
         lost = (openai.APIConnectionError, httpx2.TransportError)
         if isinstance(exc, lost) and midstream:
             return GenerationError(
-                f"the connection to the model server at {self.base_url} broke mid-answer "
-                "(server stopped or restarted?)"
+                f"the connection to {self.where} broke mid-answer (server stopped or restarted?)"
             )
         if isinstance(exc, lost):
-            return _UnreachableError(f"cannot reach the model server at {self.base_url} — is it running?")
+            return _UnreachableError(f"cannot reach {self.where} — is it running?")
         if isinstance(exc, openai.APIStatusError):
             return self._status_error(exc)
         if isinstance(exc, openai.APIError):
-            return GenerationError(
-                f"the model server at {self.base_url} reported an error: {_error_text(exc)}"
-            )
-        return GenerationError(f"request to the model server at {self.base_url} failed: {exc!r}")
+            return GenerationError(f"{self.where} reported an error: {_error_text(exc)}")
+        reason = plain_text(str(exc))
+        return GenerationError(f"request to {self.where} failed: {type(exc).__name__}: {reason}")
 
     def _status_error(self, exc: openai.APIStatusError) -> GenerationError:
         """An HTTP error answer: unknown model, busy, or the status code with the server's message."""
         message = _error_text(exc)
-        if exc.status_code in (400, 404) and "model" in message.lower():
+        if exc.status_code in (400, 404) and "model" in _raw_error_text(exc).lower():
             try:
                 ids = [str(e.get("id")) for e in self._list_models() or ()]
             except GenerationError:
@@ -365,14 +422,11 @@ class OpenAIBackend:
                 return GenerationError(self._unknown_model_message(ids))
         if exc.status_code in (401, 403):
             return GenerationError(
-                f"the model server at {self.base_url} refused the API key (HTTP {exc.status_code}) "
-                "— check --api-key-env"
+                f"{self.where} refused the API key (HTTP {exc.status_code}) — check --api-key-env"
             )
         if exc.status_code in (429, 503):
-            return BusyError(f"the model server at {self.base_url} is busy ({exc.status_code}): {message}")
-        return GenerationError(
-            f"the model server at {self.base_url} answered HTTP {exc.status_code}: {message}"
-        )
+            return BusyError(f"{self.where} is busy ({exc.status_code}): {message}")
+        return GenerationError(f"{self.where} answered HTTP {exc.status_code}: {message}")
 
 
 class _UnreachableError(GenerationError):
@@ -389,9 +443,10 @@ class _Draft:
     scanner: _StopScanner
     text: str = ""
     chunks: int = 0
-    finish: str | None = None  # eos / length once the server (or a stop string) ended it
+    chars: int = 0  # characters received (shown or held back by the stop scanner)
+    finish: str | None = None  # eos / length once the server (or a stop string, or our cap) ended it
     done: bool = False  # the worker will send nothing more
-    stopped_here: bool = False  # a stop string ended it on this side; its stream was closed
+    stopped_here: bool = False  # a stop string or our token cap ended it here; its stream was closed
     usage_prompt: int | None = None
     usage_completion: int | None = None
     stream: openai.Stream | None = None
@@ -428,8 +483,26 @@ class RemoteStream:
         self._drafts = [_Draft(_StopScanner(prompt.stop)) for _ in range(settings.num_drafts)]
         self._t_start = time.perf_counter()
         self._t_first: float | None = None
+        self._admitted_at: float | None = None  # monotonic time the gate let the request through
+        self._deadline_s = backend.limits.deadline_s(backend.timeout_s, settings.max_new_tokens)
+        self._char_cap = settings.max_new_tokens * MAX_CHARS_PER_TOKEN
 
-    def launch(self) -> None:
+    def launch(self, ticket: Ticket) -> None:
+        """Wait (in a thread) for the gate to let `ticket` through, then start one worker per draft."""
+        threading.Thread(target=self._admit, args=(ticket,), daemon=True, name="remote-admit").start()
+
+    def _admit(self, ticket: Ticket) -> None:
+        """Hold the request until the gate has a place for every draft; busy for too long = `BusyError`."""
+        if not self.backend.gate.wait(ticket, self.backend.timeout_s, self._cancel.is_set):
+            message = (
+                f"{self.backend.where} is busy: no place for this request in {self.backend.timeout_s:.0f} s"
+            )
+            self._events.put(_Event(0, error=BusyError(message)))
+            return
+        self._admitted_at = time.monotonic()
+        self._start_workers()
+
+    def _start_workers(self) -> None:
         """Start the worker threads (one per draft; draft i uses seed + i)."""
         for index in range(self.settings.num_drafts):
             seed = (self.settings.seed + index) % MAX_SEED
@@ -469,7 +542,14 @@ class RemoteStream:
     # ----- worker side -----
 
     def _work(self, index: int, settings: GenerationSettings) -> None:
-        """Run one draft's request, forwarding its pieces as `_Event`s; never raises."""
+        """Run one draft's request, then give its place in the gate back; never raises."""
+        try:
+            self._run_draft(index, settings)
+        finally:
+            self.backend.gate.release(1)
+
+    def _run_draft(self, index: int, settings: GenerationSettings) -> None:
+        """Send one draft's request, forwarding its pieces as `_Event`s; never raises."""
         draft = self._drafts[index]
         try:
             stream, notices = self.backend.open(self.prompt, settings)
@@ -504,20 +584,34 @@ class RemoteStream:
     # ----- reader side -----
 
     def _next_event(self) -> _Event | None:
-        """The next worker event; None once cancelled; `GenerationTimeout` if the workers fall silent."""
-        deadline = time.monotonic() + self.backend.timeout_s + CONNECT_TIMEOUT_S
+        """The next worker event; None once cancelled; `GenerationTimeout` if the workers fall silent
+        or the request outlives its deadline (both counted from when the gate let it through)."""
+        called = time.monotonic()
         while not self._cancel.is_set():
+            self._check_deadline()
             try:
                 event = self._events.get(timeout=POLL_S)
                 # A worker that saw Stop may still report; Stop wins over whatever it says.
                 return None if self._cancel.is_set() else event
             except queue.Empty:
-                if time.monotonic() > deadline:
+                admitted = self._admitted_at  # None while queued: the gate's wait has its own limit
+                silent_since = max(called, admitted or 0.0)
+                if admitted and time.monotonic() > silent_since + self.backend.timeout_s + CONNECT_TIMEOUT_S:
                     raise GenerationTimeout(
-                        f"no answer from the model server at {self.backend.base_url} "
-                        f"in {self.backend.timeout_s:.0f} s"
+                        f"no answer from {self.backend.where} in {self.backend.timeout_s:.0f} s"
                     ) from None
         return None
+
+    def _check_deadline(self) -> None:
+        """`GenerationTimeout` once the request has run longer than its total deadline."""
+        admitted = self._admitted_at
+        if admitted is None or time.monotonic() - admitted <= self._deadline_s:
+            return
+        written = sum(d.chunks for d in self._drafts)
+        raise GenerationTimeout(
+            f"{self.backend.where} is too slow: {written} tokens in {self._deadline_s:.0f} s, the most "
+            f"a request for {self.settings.max_new_tokens} tokens may take; stopped"
+        )
 
     def _apply(self, event: _Event) -> Iterator[Chunk]:
         """Update the draft from `event`, yielding any text that is now safe to show."""
@@ -538,15 +632,19 @@ class RemoteStream:
             draft.done = True
             if draft.finish is None:
                 raise GenerationError(
-                    f"the model server at {self.backend.base_url} ended the answer without saying why "
-                    "(was it restarted?)"
+                    f"{self.backend.where} ended the answer without saying why (was it restarted?)"
                 )
 
     def _emit(self, index: int, draft: _Draft, text: str) -> Iterator[Chunk]:
         """Pass `text` through the stop scanner; a stop string ends this draft (finish: eos)."""
         if self._t_first is None:
             self._t_first = time.perf_counter()
+        if draft.chunks >= self.settings.max_new_tokens or draft.chars >= self._char_cap:
+            yield from self._cut(index, draft)  # the server sends more than asked for
+            return
+        text = text[: self._char_cap - draft.chars]
         draft.chunks += 1
+        draft.chars += len(text)
         safe, hit = draft.scanner.feed(text)
         if safe:
             draft.text += safe
@@ -557,6 +655,16 @@ class RemoteStream:
                 stream = draft.stream
             if stream is not None:
                 _close_quietly(stream)
+
+    def _cut(self, index: int, draft: _Draft) -> Iterator[Chunk]:
+        """End a draft whose server ignores max_tokens: finish 'length', stop reading, say so."""
+        draft.finish, draft.stopped_here = "length", True
+        yield from self._flush(index, draft)
+        with self._lock:
+            stream = draft.stream
+            draft.notices += (f"the server sent more than {self.settings.max_new_tokens} tokens; cut here",)
+        if stream is not None:
+            _close_quietly(stream)
 
     def _flush(self, index: int, draft: _Draft) -> Iterator[Chunk]:
         """Release text held back as a possible stop-string start, at the end of a draft."""
@@ -730,15 +838,24 @@ def _reported_window(entry: dict) -> int | None:
 
 
 def _error_text(exc: openai.APIError) -> str:
-    """The server's own words from an error (OpenAI, FastAPI 'detail' or plain-string bodies)."""
+    """The server's words as shown to people: one plain line of a few hundred characters at most.
+
+    A server's body may be megabytes, or Markdown with links and images that the status line
+    would render (`plain_text` removes both).
+    """
+    return plain_text(_raw_error_text(exc))
+
+
+def _raw_error_text(exc: openai.APIError) -> str:
+    """The server's own words from an error (OpenAI, FastAPI 'detail' or plain-string bodies), for
+    matching field names; the first 64 kB at most."""
     body = exc.body
+    text = exc.message
     if isinstance(body, dict):
-        for key in ("message", "detail", "error"):
-            if body.get(key):
-                return str(body[key])
-    if isinstance(body, str) and body:
-        return body
-    return exc.message
+        text = next((str(body[k]) for k in ("message", "detail", "error") if body.get(k)), text)
+    elif isinstance(body, str) and body:
+        text = body
+    return text[:65536]
 
 
 def _close_quietly(stream: openai.Stream) -> None:
