@@ -351,7 +351,7 @@ def test_server_killed_mid_stream_raises_and_does_not_hang(servers):
     stream = backend.start(Prompt(document="Once"), GenerationSettings(max_new_tokens=4000, seed=2))
     received = []
     started = time.monotonic()
-    with pytest.raises(GenerationError, match="model server at") as caught:
+    with pytest.raises(GenerationError, match="the model server") as caught:
         for chunk in stream:
             received.append(chunk)
             if len(received) == 3:
