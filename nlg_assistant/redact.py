@@ -21,6 +21,7 @@ MASK = "***"
 # Query parameters that carry credentials (compared in lower case, '-' read as '_').
 SECRET_PARAMS = frozenset(
     {"key", "api_key", "apikey", "token", "access_token", "auth", "password", "secret", "sig", "signature"}
+    | {"x_amz_signature", "x_amz_credential", "x_amz_security_token", "policy"}  # signed download URLs
 )
 URL_PATTERN = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>`]+")
 BARE_LINK_PATTERN = re.compile(r"\bwww\.[^\s'\"<>`]+", re.IGNORECASE)  # what linkify turns into a link
