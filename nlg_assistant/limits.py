@@ -2,14 +2,14 @@
 
 - `VisitorLimiter`: at most N requests running or queued per visitor, keyed by `visitor_key`.
 - `visitor_key`: the client address, or the first X-Forwarded-For hop behind a trusted proxy.
-- `check_text`: a text field must be a string of at most `max_chars` characters.
+- `check_text_size`: a text field must be a string of at most `max_chars` characters.
 - `RequestGate`: at most N requests in flight to a model server, M more waiting, the rest refused.
 
 >>> limiter = VisitorLimiter(1)
 >>> with limiter.hold("10.0.0.7"):
 ...     limiter.running("10.0.0.7")
 1
->>> check_text("story", "x" * 250_000, 200_000)
+>>> check_text_size("story", "x" * 250_000, 200_000)
 Traceback (most recent call last):
 ...
 nlg_assistant.limits.InputError: The story is too long: 250,000 characters; the limit is 200,000
@@ -113,7 +113,7 @@ def visitor_key(client_host: str | None, headers: Mapping[str, str] | None, trus
     return client_host or "unknown"
 
 
-def check_text(name: str, value: object, max_chars: int) -> str:
+def check_text_size(name: str, value: object, max_chars: int) -> str:
     """`value` if it is a string of at most `max_chars` characters; else `InputError` naming `name`.
 
     `None` counts as empty text (gradio sends it for a cleared box). Runs before any tokenising,

@@ -13,7 +13,7 @@ from nlg_assistant.limits import (
     RequestGate,
     VisitorBusyError,
     VisitorLimiter,
-    check_text,
+    check_text_size,
     visitor_key,
 )
 
@@ -102,14 +102,14 @@ def test_visitor_key(host, headers, trust, expected):
 
 
 def test_check_text_refuses_non_text_and_oversized_text_with_our_words():
-    assert check_text("story", "x" * 10, 10) == "x" * 10
-    assert check_text("memory", None, 10) == ""
+    assert check_text_size("story", "x" * 10, 10) == "x" * 10
+    assert check_text_size("memory", None, 10) == ""
     with pytest.raises(InputError) as caught:
-        check_text("story", "x" * 250_000, 200_000)
+        check_text_size("story", "x" * 250_000, 200_000)
     assert str(caught.value) == "The story is too long: 250,000 characters; the limit is 200,000"
     for value, kind in [(5, "a number"), ([["a"]], "a list"), ({"a": 1}, "an object"), (True, "true/false")]:
         with pytest.raises(InputError) as caught:
-            check_text("topic", value, 100)
+            check_text_size("topic", value, 100)
         assert str(caught.value) == f"The topic must be text (got {kind})"
 
 
