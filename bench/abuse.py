@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -201,13 +202,16 @@ def main() -> None:
     model = ensure_model(args.model)
     logs = Path(tempfile.mkdtemp(prefix="nlg-abuse-"))
     runs = [("ours", args.max_per_visitor), ("uncapped", UNCAPPED)]
-    rows = []
+    rows, reasons = [], []
     for name, cap in runs:
         if args.only and name != args.only:
             continue
         print(f"running {name} (--max-per-visitor {cap}); app log in {logs}", file=sys.stderr, flush=True)
         label = f"{name} (cap {cap if cap != UNCAPPED else 'none'})"
-        rows.append(row(label, run(model, cap, args, logs / f"{name}.log")))
+        result = run(model, cap, args, logs / f"{name}.log")
+        rows.append(row(label, result))
+        seen = Counter(result["tally"].probe_refused + result["tally"].flood_refused).most_common(3)
+        reasons.append(f"{label}: " + "; ".join(f"{count} x {why}" for why, count in seen))
     print(f"\n{args.flood} flood streams from {FLOOD_ADDRESS}, probe from {PROBE_ADDRESS} every "
           f"{args.probe_every:g} s for {args.duration:g} s, {args.tokens} tokens each, "
           f"batch {args.max_batch_size}, queue {args.max_queue}\n")  # fmt: skip
@@ -217,6 +221,9 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for line in rows:
         print(line)
+    print("\nMost frequent refusals (probe and flood):")
+    for line in reasons:
+        print(f"- {line}")
 
 
 if __name__ == "__main__":
