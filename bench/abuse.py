@@ -117,7 +117,7 @@ def rss_mb(pid: int) -> float:
 def start_app(model: str, cap: int, args: argparse.Namespace, log: Path) -> tuple[subprocess.Popen, str]:
     """The app on a free port of 127.0.0.1 (127.0.0.2 reaches it too: all of 127/8 is loopback)."""
     port = free_port()
-    command = [sys.executable, "app.py", "--model", model, "--host", "127.0.0.1", "--port", str(port),
+    command = [sys.executable, args.app, "--model", model, "--host", "127.0.0.1", "--port", str(port),
                "--max-batch-size", str(args.max_batch_size), "--max-queue", str(args.max_queue),
                "--max-per-visitor", str(cap)]  # fmt: skip
     env = {"PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
@@ -198,6 +198,7 @@ def main() -> None:
     parser.add_argument("--max-batch-size", type=int, default=16)
     parser.add_argument("--max-queue", type=int, default=64)
     parser.add_argument("--only", choices=("ours", "uncapped"), help="run one app only")
+    parser.add_argument("--app", default="app.py", help="the app script to start (e.g. a patched copy)")
     args = parser.parse_args()
     model = ensure_model(args.model)
     logs = Path(tempfile.mkdtemp(prefix="nlg-abuse-"))
@@ -210,8 +211,9 @@ def main() -> None:
         label = f"{name} (cap {cap if cap != UNCAPPED else 'none'})"
         result = run(model, cap, args, logs / f"{name}.log")
         rows.append(row(label, result))
-        seen = Counter(result["tally"].probe_refused + result["tally"].flood_refused).most_common(3)
-        reasons.append(f"{label}: " + "; ".join(f"{count} x {why}" for why, count in seen))
+        for who in ("probe", "flood"):
+            seen = Counter(getattr(result["tally"], f"{who}_refused")).most_common(2)
+            reasons.append(f"{label}, {who}: " + ("; ".join(f"{n} x {why}" for why, n in seen) or "none"))
     print(f"\n{args.flood} flood streams from {FLOOD_ADDRESS}, probe from {PROBE_ADDRESS} every "
           f"{args.probe_every:g} s for {args.duration:g} s, {args.tokens} tokens each, "
           f"batch {args.max_batch_size}, queue {args.max_queue}\n")  # fmt: skip
@@ -221,7 +223,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for line in rows:
         print(line)
-    print("\nMost frequent refusals (probe and flood):")
+    print("\nMost frequent refusals:")
     for line in reasons:
         print(f"- {line}")
 
