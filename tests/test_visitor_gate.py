@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 
 import gradio as gr
 import httpx2
 import pytest
+from appserver import free_port
 from starlette.middleware import Middleware
 
 from nlg_assistant.visitor_gate import VisitorGate
 
 pytestmark = pytest.mark.server
 MESSAGE = "You already have 2 requests running; wait for one to finish (or press Stop)"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
