@@ -34,6 +34,7 @@ FINISH_MAP = {"stop": "eos", "length": "length"}
 # A streamed piece is at least one token; text beyond this many characters per asked-for token
 # means the server ignores max_tokens (no tokenizer averages anywhere near 32 characters a token).
 MAX_CHARS_PER_TOKEN = 32
+WORKER_GRACE_S = 2.0
 
 
 def approx_tokens(text: str) -> int:
@@ -163,8 +164,12 @@ class RemoteStream:
             if self._cancel.is_set():  # Stop came while the request was being opened
                 _close_quietly(stream)
                 return
+            # A reader that stopped reading without cancelling must not keep the server busy: the
+            # worker gives up too, a little after the reader would have (so its message wins).
+            give_up = (self._admitted_at or time.monotonic()) + self._deadline_s + WORKER_GRACE_S
             for piece in stream:
-                if self._cancel.is_set() or draft.stopped_here:
+                if self._cancel.is_set() or draft.stopped_here or time.monotonic() > give_up:
+                    _close_quietly(stream)
                     break
                 self._forward(index, piece)
             self._events.put(_Event(index, done=True))

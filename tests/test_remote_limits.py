@@ -181,3 +181,14 @@ def test_password_stays_hidden_when_unreachable_and_with_show_backend_host(caplo
     )
     assert backend.info.device == f"remote server at 127.0.0.1:{port}"
     assert_no_secret(str(caught.value), caplog.text, backend.info.device)
+
+
+def test_a_stream_nobody_reads_still_ends_at_its_deadline():
+    with FakeOpenAIServer("drip", interval_s=0.5) as server:
+        backend = backend_for(server.url, timeout_s=1.0)
+        backend.start(Prompt(document="Hi"), GenerationSettings(max_new_tokens=2, seed=1))  # never read
+        assert wait_until(lambda: server.open_streams == 1, 5)
+        started = time.monotonic()  # deadline 1 s + 2 / (2 tok/s) = 2 s, then 2 s of grace
+        assert wait_until(lambda: server.open_streams == 0, 10)
+        assert time.monotonic() - started < 6
+        assert wait_until(lambda: backend.gate.stats() == (0, 0), 5)
