@@ -7,8 +7,10 @@ import socket
 import sys
 import time
 
+import httpx2
 import pytest
-from appserver import REPO_ROOT, run_app
+from appserver import REPO_ROOT, run_app, start_app
+from fakeopenai import MODEL_ID, FakeOpenAIServer
 
 sys.path.insert(0, str(REPO_ROOT))
 import app  # app.py lives at the repository root; importing it runs nothing
@@ -84,3 +86,28 @@ def test_port_problem_reports_a_free_port_as_free():
         port = sock.getsockname()[1]
     assert app._port_problem("127.0.0.1", port) is None
     assert "check --host" in app._port_problem("192.0.2.1", port)  # not an address of this machine
+
+
+@pytest.mark.server
+def test_a_password_in_base_url_is_nowhere_in_config_errors_or_the_log(tmp_path):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    with FakeOpenAIServer("normal") as model_server:
+        url = f"http://svc:pw-in-url-77@127.0.0.1:{model_server.port}/v1?api_key=key-in-url-88"
+        args = ["--backend", "openai", "--base-url", url, "--model", MODEL_ID, "--no-chat"]
+        app_server = start_app(args, tmp_path / "app.log")
+        try:
+            config = httpx2.get(f"{app_server.url}config", timeout=10).text
+            assert "remote server" in config and f"127.0.0.1:{model_server.port}" not in config
+            client = Client(app_server.url, verbose=False)
+            text, _ = client.predict("Once", api_name="/story", max_new_tokens=3)
+            assert text == "t0 t1 t2 "  # the credentials still reach the model server
+            model_server.mode = "echo_error"  # a server that quotes the request in its error
+            with pytest.raises(AppError) as caught:
+                client.predict("Once", api_name="/story", max_new_tokens=3)
+            assert "answered HTTP 500" in str(caught.value)
+        finally:
+            app_server.stop()
+        for shown in (config, str(caught.value), app_server.log()):
+            assert "pw-in-url-77" not in shown and "key-in-url-88" not in shown
