@@ -36,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=d.port)
     parser.add_argument("--share", action="store_true", help="also open a public gradio share link")
     parser.add_argument(
+        "--mcp",
+        action="store_true",
+        help="also serve the tasks as MCP tools (for Claude Desktop, Cursor...) at /gradio_api/mcp/",
+    )
+    parser.add_argument(
         "--max-new-tokens-cap",
         type=int,
         default=d.max_new_tokens_cap,
@@ -113,6 +118,7 @@ def _config(args: argparse.Namespace):
         host=host,
         port=args.port,
         share=args.share,
+        mcp=args.mcp,
         max_new_tokens_cap=args.max_new_tokens_cap,
         backend=args.backend,
         engine=args.engine,

@@ -212,6 +212,7 @@ class AppConfig:
     max_batch_size: int = 16
     max_queue: int = 64
     request_timeout_s: float = 300.0
+    mcp: bool = False  # also serve the tasks as MCP tools at /gradio_api/mcp/
     # ----- sharing safely (docs/security.md) -----
     max_input_chars: int = 200_000  # per text field, refused before tokenising
     max_per_visitor: int = 2  # requests running or queued per visitor address
