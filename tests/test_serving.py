@@ -126,3 +126,42 @@ def test_login_is_required_by_the_api_and_gradio_client(tiny_model_dir, tmp_path
     finally:
         server.stop()
     assert "s3cret-pass" not in server.log()
+
+
+async def _mcp_session(url: str, calls: list[tuple[str, dict]]) -> tuple[list, list]:
+    """(tools, results of `calls`) from one streamable-HTTP MCP session with the app."""
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    async with (
+        streamable_http_client(f"{url}gradio_api/mcp/") as (read, write, _),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        tools = (await session.list_tools()).tools
+        results = [await session.call_tool(name, arguments) for name, arguments in calls]
+    return tools, results
+
+
+def test_mcp_lists_exactly_the_tasks_and_runs_them(tiny_model_dir, tmp_path):
+    import anyio
+
+    server = start_app(["--model", str(tiny_model_dir), "--mcp"], tmp_path / "mcp.log")
+    calls = [
+        ("story", {"story": "Once upon a time", "max_new_tokens": 6, "seed": 1}),
+        ("fewshot", {"new_input": "thx", "examples_json": '[["hi", "Hello."]]', "max_new_tokens": 6}),
+        ("story", {"story": "x" * 400_000}),
+    ]
+    try:
+        tools, results = anyio.run(_mcp_session, server.url, calls)
+    finally:
+        server.stop()
+    assert sorted(tool.name for tool in tools) == ["article", "article_outline", "fewshot", "story"]
+    story = next(tool for tool in tools if tool.name == "story")
+    assert "Continue a story" in story.description
+    schema = story.inputSchema["properties"]
+    assert schema["max_new_tokens"]["type"] == "integer" and schema["temperature"]["type"] == "number"
+    assert "the story so far" in schema["story"]["description"]
+    for result in results[:2]:
+        assert not result.isError and "tokens" in result.content[-1].text
+    assert results[2].isError and "The story is too long" in results[2].content[0].text
