@@ -15,8 +15,8 @@ streams accepted/refused, and the app's resident memory (VmRSS) before and after
     python bench/abuse.py --model path --flood 200 --duration 60 --max-per-visitor 2
 
 Not a test: it takes a few minutes. The target (issue 13): the probe's first token within
-~1 s while one address floods. Note: until the UI wires `VisitorLimiter` in, both runs
-behave alike; the table then shows the problem, not the fix.
+~1 s while one address floods. Both runs are the real app.py; the cap is `VisitorGate`, which
+`ui.launch` installs (a refused join is HTTP 503 with our message).
 """
 
 from __future__ import annotations

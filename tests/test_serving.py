@@ -128,13 +128,14 @@ def test_login_is_required_by_the_api_and_gradio_client(tiny_model_dir, tmp_path
     assert "s3cret-pass" not in server.log()
 
 
-async def _mcp_session(url: str, calls: list[tuple[str, dict]]) -> tuple[list, list]:
+async def _mcp_session(url: str, calls: list[tuple[str, dict]], headers: dict | None = None) -> tuple:
     """(tools, results of `calls`) from one streamable-HTTP MCP session with the app."""
     from mcp import ClientSession
-    from mcp.client.streamable_http import streamable_http_client
+    from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
 
     async with (
-        streamable_http_client(f"{url}gradio_api/mcp/") as (read, write, _),
+        create_mcp_http_client(headers=headers) as http,
+        streamable_http_client(f"{url}gradio_api/mcp/", http_client=http) as (read, write, _),
         ClientSession(read, write) as session,
     ):
         await session.initialize()
@@ -165,3 +166,28 @@ def test_mcp_lists_exactly_the_tasks_and_runs_them(tiny_model_dir, tmp_path):
     for result in results[:2]:
         assert not result.isError and "tokens" in result.content[-1].text
     assert results[2].isError and "The story is too long" in results[2].content[0].text
+
+
+def test_mcp_with_a_login_needs_basic_credentials(tiny_model_dir, tmp_path):
+    import anyio
+    import httpx
+
+    from nlg_assistant.mcp_login import basic_header
+
+    args = ["--model", str(tiny_model_dir), "--mcp", "--engine", "simple"]
+    server = start_app(args, tmp_path / "mcp-auth.log", env={"NLG_AUTH": "ann:s3cret-pass"})
+    call = [("story", {"story": "Once upon a time", "max_new_tokens": 4})]
+    try:
+        with httpx.Client() as http:
+            listing = http.post(
+                f"{server.url}gradio_api/mcp/", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+            )
+        assert listing.status_code == 401 and "story" not in listing.text
+        with pytest.raises(BaseException):  # noqa: B017 the MCP client gives up on a 401
+            anyio.run(_mcp_session, server.url, call, {"Authorization": basic_header("ann", "wrong")})
+        headers = {"Authorization": basic_header("ann", "s3cret-pass")}
+        tools, results = anyio.run(_mcp_session, server.url, call, headers)
+    finally:
+        server.stop()
+    assert len(tools) == 4 and not results[0].isError and "4 tokens" in results[0].content[-1].text
+    assert "s3cret-pass" not in server.log()

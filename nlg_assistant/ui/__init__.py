@@ -15,6 +15,7 @@ from starlette.middleware import Middleware
 from ..backend import Backend, BackendInfo, max_new_tokens_limit
 from ..config import AppConfig
 from ..exports import ExportFolder
+from ..mcp_login import McpLogin
 from ..visitor_gate import VisitorGate
 from .api import register_api
 from .article_tab import article_tab
@@ -70,6 +71,27 @@ def build_ui(backend: Backend, config: AppConfig, exports: ExportFolder | None =
     return demo
 
 
+def _middleware(demo: gr.Blocks, config: AppConfig) -> list[Middleware]:
+    """The visitor gate, and with --mcp and a login the MCP routes' Basic login (`McpLogin`)."""
+    gates = [_visitor_gate(demo, config)]
+    if config.mcp and config.auth:
+        gates.insert(0, Middleware(McpLogin, pairs=config.auth))
+    return gates
+
+
+def _mcp_client_login(demo: gr.Blocks, config: AppConfig, url: str) -> None:
+    """Log gradio's MCP loopback client in (it cannot fill in the login form); MCP callers are
+    checked by `McpLogin` before a tool runs."""
+    if not (config.mcp and config.auth and demo.mcp_server_obj):
+        return
+    from gradio_client import Client
+
+    demo.mcp_server_obj._client_instance = Client(
+        url, auth=config.auth[0], verbose=False, analytics_enabled=False, download_files=False,
+        headers={"x-gradio-user": "mcp"}, _skip_components=False,
+    )  # fmt: skip
+
+
 def _visitor_gate(demo: gr.Blocks, config: AppConfig) -> Middleware:
     """The per-visitor cap at the queue's door (`VisitorGate`): an event counts while queued or running."""
 
@@ -90,7 +112,7 @@ def launch(demo: gr.Blocks, config: AppConfig, block: bool = True) -> str:
     demo.launch(
         auth=[tuple(pair) for pair in config.auth] or None,
         max_file_size=int(config.max_upload_mb * 1024 * 1024),  # bytes
-        app_kwargs={"middleware": [_visitor_gate(demo, config)]},
+        app_kwargs={"middleware": _middleware(demo, config)},
         mcp_server=config.mcp,
         server_name=config.host,
         server_port=config.port,
@@ -103,6 +125,7 @@ def launch(demo: gr.Blocks, config: AppConfig, block: bool = True) -> str:
         quiet=not config.share,  # gradio's own hint names launch(share=True), not our --share flag
     )
     url = demo.local_url or f"http://{config.host}:{config.port}/"
+    _mcp_client_login(demo, config, url)
     if not config.share:
         print(f"* Running on {url} (python app.py --share also opens a public link)", flush=True)
     if config.share and not demo.share_url:
