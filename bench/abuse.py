@@ -166,6 +166,24 @@ def run(model: str, cap: int, args: argparse.Namespace, log: Path) -> dict:
         process.wait(timeout=30)
 
 
+def big_inputs(model: str, args: argparse.Namespace, log: Path) -> str:
+    """`--big N`: N /story calls of 10 MB text each (refused by --max-input-chars); RSS after each 5."""
+    process, base = start_app(model, args.max_per_visitor, args, log)
+    story, sizes = "x" * 10_000_000, [rss_mb(process.pid)]
+    try:
+        with httpx2.Client(timeout=600) as client:
+            for number in range(1, args.big + 1):
+                _, refused = stream_once(client, base, story, args.tokens)
+                if not refused:
+                    return "a 10 MB story was not refused"
+                if number % 5 == 0:
+                    sizes.append(rss_mb(process.pid))
+        return f"{args.big} refused 10 MB stories, RSS MB every 5: " + " -> ".join(f"{s:.0f}" for s in sizes)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def percentile(values: list[float], q: float) -> float:
     """The q-th percentile (nearest rank); NaN for no values."""
     if not values:
@@ -199,9 +217,13 @@ def main() -> None:
     parser.add_argument("--max-queue", type=int, default=64)
     parser.add_argument("--only", choices=("ours", "uncapped"), help="run one app only")
     parser.add_argument("--app", default="app.py", help="the app script to start (e.g. a patched copy)")
+    parser.add_argument("--big", type=int, default=0, help="only send N 10 MB stories and report RSS")
     args = parser.parse_args()
     model = ensure_model(args.model)
     logs = Path(tempfile.mkdtemp(prefix="nlg-abuse-"))
+    if args.big:
+        print(big_inputs(model, args, logs / "big.log"))
+        return
     runs = [("ours", args.max_per_visitor), ("uncapped", UNCAPPED)]
     rows, reasons = [], []
     for name, cap in runs:
