@@ -212,6 +212,14 @@ class AppConfig:
     max_batch_size: int = 16
     max_queue: int = 64
     request_timeout_s: float = 300.0
+    mcp: bool = False  # also serve the tasks as MCP tools at /gradio_api/mcp/
+    # ----- sharing safely (docs/security.md) -----
+    max_input_chars: int = 200_000  # per text field, refused before tokenising
+    max_per_visitor: int = 2  # requests running or queued per visitor address
+    trust_proxy: bool = False  # key visitors by X-Forwarded-For's first hop (behind a proxy: Spaces)
+    show_backend_host: bool = False  # remote backend: name the server's host in the header
+    max_upload_mb: float = 1.0  # largest file a visitor may upload
+    auth: tuple[tuple[str, str], ...] = dataclasses.field(default=(), repr=False)  # (user, password)
 
     def __post_init__(self) -> None:
         if self.device not in ("auto", "cpu", "cuda"):
@@ -235,3 +243,27 @@ class AppConfig:
             raise ValueError("--request-timeout-s must be more than 0")
         if self.max_batch_size < 1 or self.max_queue < 1:
             raise ValueError("--max-batch-size and --max-queue must be at least 1")
+        _check_sharing_options(self)
+
+    def __repr__(self) -> str:
+        """Every field but `auth`, with credentials stripped from `base_url` (configs get logged)."""
+        from .redact import redact_url
+
+        shown = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.repr}
+        if shown.get("base_url"):
+            shown["base_url"] = redact_url(shown["base_url"])
+        auth = f", auth=<{len(self.auth)} user(s)>" if self.auth else ""
+        return f"AppConfig({', '.join(f'{k}={v!r}' for k, v in shown.items())}{auth})"
+
+
+def _check_sharing_options(config: AppConfig) -> None:
+    """Validate the options that bound what one visitor may use; `ValueError` names the flag."""
+    if isinstance(config.max_input_chars, bool) or not 1 <= config.max_input_chars <= 10_000_000:
+        raise ValueError(f"--max-input-chars must be between 1 and 10,000,000 (got {config.max_input_chars})")
+    if config.max_per_visitor < 1:
+        raise ValueError(f"--max-per-visitor must be at least 1 (got {config.max_per_visitor})")
+    if not 0 < config.max_upload_mb <= 1024:
+        raise ValueError(f"--max-upload-mb must be more than 0 and at most 1024 (got {config.max_upload_mb})")
+    for pair in config.auth:
+        if len(pair) != 2 or not all(isinstance(part, str) and part for part in pair):
+            raise ValueError("auth must be (user, password) pairs of non-empty strings")

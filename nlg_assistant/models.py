@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .redact import redact_text
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = REPO_ROOT / "assets" / "models" / "storyteller"
 DEVICES = ("auto", "cpu", "cuda")
@@ -144,6 +146,7 @@ def _load_parts(spec: str, source: Path | None, dtype: Any) -> tuple[Any, Any]:
 def _load_failure_message(spec: str, source: Path | None, exc: Exception) -> str:
     """A message that names the model, says what went wrong and how to fix it."""
     detail = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+    detail = redact_text(detail)  # a hub error may quote a signed download URL
     if source is None:
         return (
             f"could not download {spec!r} (no network? wrong id?); pass a local model folder "

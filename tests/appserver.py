@@ -57,8 +57,10 @@ def run_app(
     )
 
 
-def start_app(args: list[str], log_path: Path, timeout_s: float = 120.0) -> AppServer:
-    """Start app.py with `args` on a free port and wait until it answers HTTP."""
+def start_app(
+    args: list[str], log_path: Path, timeout_s: float = 120.0, env: dict[str, str] | None = None
+) -> AppServer:
+    """Start app.py with `args` (and `env` added) on a free port and wait until it answers HTTP."""
     port = free_port()
     with open(log_path, "w", encoding="utf-8") as log:
         process = subprocess.Popen(
@@ -66,7 +68,7 @@ def start_app(args: list[str], log_path: Path, timeout_s: float = 120.0) -> AppS
             cwd=REPO_ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=_env(),
+            env={**_env(), **(env or {})},
         )
     server = AppServer(process, f"http://127.0.0.1:{port}/", log_path)
     deadline = time.monotonic() + timeout_s

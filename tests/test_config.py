@@ -109,3 +109,23 @@ def test_app_config_validation():
 
 def test_docstring_example_runs():
     assert doctest.testmod(config).failed == 0
+
+
+@pytest.mark.parametrize(
+    ("options", "flag"),
+    [
+        ({"max_input_chars": 0}, "--max-input-chars"),
+        ({"max_per_visitor": 0}, "--max-per-visitor"),
+        ({"max_upload_mb": 0}, "--max-upload-mb"),
+        ({"max_upload_mb": 5000}, "--max-upload-mb"),
+    ],
+)
+def test_sharing_options_are_validated_naming_the_flag(options, flag):
+    with pytest.raises(ValueError, match=flag):
+        AppConfig(**options)
+
+
+def test_sharing_defaults_are_safe():
+    config = AppConfig()
+    assert config.max_input_chars == 200_000 and config.max_per_visitor == 2
+    assert not config.trust_proxy and not config.show_backend_host and config.auth == ()

@@ -121,3 +121,13 @@ def test_gpu_decorator_is_identity_without_spaces() -> None:
         assert models.gpu_decorator()(function) is function
     else:
         pytest.skip("the spaces package is installed here")
+
+
+def test_a_load_failure_never_quotes_a_signed_url():
+    from nlg_assistant.models import _load_failure_message
+
+    error = OSError(
+        "403 for https://cdn.example/x.safetensors?X-Amz-Signature=abcd1234&X-Amz-Credential=AKIAxyz"
+    )
+    message = _load_failure_message("org/model", None, error)
+    assert "abcd1234" not in message and "AKIAxyz" not in message and "X-Amz-Signature=***" in message

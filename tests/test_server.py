@@ -129,7 +129,8 @@ def test_empty_prompt_is_a_clear_error(client, server):
 
 
 def test_huge_prompt_is_trimmed_with_a_notice(client):
-    text, status = client.predict("Once upon a time. " * 11_112, api_name="/story", **SMALL)
+    huge = "Once upon a time. " * 11_000  # 198,000 characters: under --max-input-chars' default
+    text, status = client.predict(huge, api_name="/story", **SMALL)
     assert text
     assert "too long" in status and "left out" in status
     assert client.predict("Once upon a time", api_name="/story", **SMALL)[0]
@@ -220,7 +221,8 @@ def test_batched_engine_serves_concurrent_clients_in_one_batch(tiny_model_dir, t
     With one event at a time (gradio's default concurrency, or the simple engine's lock) the
     fourth request's first text would come only after the first request ended.
     """
-    app = start_app(["--model", str(tiny_model_dir), "--engine", "batched"], tmp_path / "batched.log")
+    args = ["--model", str(tiny_model_dir), "--engine", "batched", "--max-per-visitor", "4"]  # one address
+    app = start_app(args, tmp_path / "batched.log")
     try:
         client = Client(app.url, verbose=False)
         prompts = ["Once upon a time", "The princess walked", "Every morning the baker", "A clever crow"]

@@ -12,14 +12,21 @@ import pytest
 
 from nlg_assistant import ui
 from nlg_assistant.config import SETTING_NAMES, AppConfig, GenerationSettings, SettingsError
+from nlg_assistant.exports import ExportFolder
 from nlg_assistant.tasks import BY_NAME, Progress
 from nlg_assistant.tasks.story import story_steps
 from nlg_assistant.ui import api, output
+from nlg_assistant.ui.serving import GENERATION_GROUP, Serving
 from nlg_assistant.ui.settings import settings_from_values, settings_validator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_VALUES = [getattr(GenerationSettings(), name) for name in SETTING_NAMES]
 SHORT = GenerationSettings(max_new_tokens=12, seed=7)
+
+
+def _serving(root: Path | None = None, max_chars: int = 1000, **folder) -> Serving:
+    """The serving bounds a tab or the API gets: max_new_tokens 64, `max_chars` per text field."""
+    return Serving(64, max_chars, ExportFolder(root, **folder))
 
 
 def _values(**changes) -> list:
@@ -115,8 +122,8 @@ def test_undo_history_keeps_the_newest_entries():
 def test_markdown_export_writes_sections_as_utf8(tmp_path):
     markdown = output.to_markdown("Story", [("", "Il était une fois 🦊"), ("Memory", "猫"), ("Style", "  ")])
     assert markdown == "# Story\n\nIl était une fois 🦊\n\n## Memory\n\n猫\n"
-    path = Path(output.write_markdown("story", markdown))
-    assert path.name == "story.md"
+    path = Path(_serving(tmp_path).export("story", markdown))
+    assert path.name == "story.md" and path.is_relative_to(tmp_path)
     assert path.read_text(encoding="utf-8") == markdown
 
 
@@ -195,7 +202,7 @@ def test_api_errors_reach_the_caller_without_server_tracebacks(backend, caplog):
 
     from nlg_assistant.engine import BatchedBackend
 
-    story = api.endpoint(BY_NAME["story"], backend, 64)
+    story = api.endpoint(BY_NAME["story"], backend, _serving())
     with pytest.raises(gr.Error, match="story is empty") as bad_input:
         list(story("   "))
     assert not bad_input.value.print_exception and not caplog.records  # the caller's mistake: no log
@@ -203,7 +210,7 @@ def test_api_errors_reach_the_caller_without_server_tracebacks(backend, caplog):
     try:
         refusal = pytest.raises(gr.Error, match="ask for fewer drafts")
         with caplog.at_level(logging.WARNING, logger=output.LOGGER.name), refusal as refused:
-            list(api.endpoint(BY_NAME["story"], engine, 64)("Once upon a time", num_drafts=2))
+            list(api.endpoint(BY_NAME["story"], engine, _serving())("Once upon a time", num_drafts=2))
     finally:
         engine.close()
     assert not refused.value.print_exception
@@ -228,7 +235,7 @@ def test_drive_keeps_partial_text_after_an_unexpected_failure():
     outputs = _drive(None, run, _values(), history=[])
     text, status, history, *_ = outputs[-1]
     assert text == "Mine. and more" and history == ["Mine."]
-    assert status.startswith("⚠ Something went wrong (RuntimeError: disk on fire)")
+    assert status.startswith("⚠ Something went wrong on the server") and "disk on fire" not in status
 
 
 # ---------------------------------------------------------------------------- app.py options
@@ -340,3 +347,76 @@ def test_api_signatures_are_the_documented_ones(name):
     got = [(p.name, None if p.default is inspect.Parameter.empty else p.default) for p in params]
     extra = [("stop_at_line_end", None)] if name == "fewshot" else []
     assert got == DOCUMENTED[name] + SETTINGS_DEFAULTS + extra
+
+
+def test_every_generation_event_and_endpoint_shares_one_concurrency_group(backend):
+    demo = ui.build_ui(backend, AppConfig(engine="batched", max_batch_size=3, max_new_tokens_cap=64))
+    grouped = {fn.name for fn in demo.fns.values() if fn.concurrency_id == GENERATION_GROUP}
+    assert {"story", "article_outline", "article", "fewshot", "write_outline"} <= grouped
+    assert sum(fn.name == "run" for fn in demo.fns.values() if fn.concurrency_id == GENERATION_GROUP) == 6
+    assert all(fn.concurrency_limit == "default" for fn in demo.fns.values() if fn.name in grouped)
+    assert demo._queue.default_concurrency_limit == 3  # the group's limit: the engine's batch
+    assert not any(fn.concurrency_id == GENERATION_GROUP for fn in demo.fns.values() if fn.name == "_undo")
+
+
+@pytest.mark.parametrize(
+    ("task", "kwargs", "message"),
+    [
+        ("story", {"story": 42}, "The story must be text (got a number)"),
+        ("story", {"story": ["a"]}, "The story must be text (got a list)"),
+        ("story", {"story": "x" * 1001}, "The story is too long: 1,001 characters; the limit is 1,000"),
+        ("story", {"story": "Once", "memory": {"a": 1}}, "The memory must be text (got an object)"),
+        ("article", {"topic": "Bees", "length_words": "600"}, "length words must be a whole number"),
+        ("fewshot", {"new_input": "hi", "stop_at_line_end": "yes"}, "stop at line end must be true or false"),
+        ("fewshot", {"new_input": "hi", "examples_json": "[" * 900 + "]" * 900}, "example 1 must be"),
+        ("fewshot", {"new_input": "hi", "examples_json": "[" * 100_000}, "nested too deeply"),
+        ("fewshot", {"new_input": "hi", "examples_json": '[[["a"], "b"]]'}, "example 1 must be"),
+    ],
+)
+def test_api_arguments_are_checked_with_our_messages(backend, caplog, task, kwargs, message):
+    import gradio as gr
+
+    run = api.endpoint(BY_NAME[task], backend, _serving(max_chars=1000 if task == "story" else 200_000))
+    with caplog.at_level(logging.INFO), pytest.raises(gr.Error) as refused:
+        list(run(**kwargs))
+    assert message in refused.value.message and " at 0x" not in refused.value.message
+    assert not refused.value.print_exception
+
+
+def test_a_refused_api_request_logs_one_line(backend, caplog):
+    import gradio as gr
+
+    with caplog.at_level(logging.INFO, logger=output.LOGGER.name), pytest.raises(gr.Error):
+        list(api.endpoint(BY_NAME["story"], backend, _serving())("x" * 5000))
+    assert [r.getMessage() for r in caplog.records] == [
+        "refused: The story is too long: 5,000 characters; the limit is 1,000"
+    ]
+
+
+def test_ui_refuses_oversized_text_before_running_and_keeps_it(backend):
+    import gradio as gr
+
+    with gr.Blocks():
+        story = gr.Textbox(label="Story so far")
+        area = output.output_area("story", "Generate", "Output")
+    calls = []
+
+    def runner(mode, fields, base, s):
+        calls.append(mode)
+        return story_steps(backend, s, fields[0], "", "", base)
+
+    checked = output._checked(runner, [story], _serving(max_chars=100))
+    handler = output._run_handler("generate", 1, checked, 64)
+    updates = list(handler("x" * 101, "my own text", [], *_values(max_new_tokens=4)))
+    assert updates[-1][0] == "my own text" and not calls
+    assert "The story so far is too long: 101 characters; the limit is 100" in updates[-1][1]
+    assert area.output.elem_id == "story-output"
+
+
+def test_export_spam_is_swept(tmp_path):
+    serving = _serving(tmp_path, max_files=3)
+    for number in range(10):
+        serving.export("story", f"# {number}\n")
+    assert len(list(tmp_path.rglob("*.md"))) == 3
+    with pytest.raises(ValueError, match="export is too long"):
+        serving.export("story", "x" * 4001)

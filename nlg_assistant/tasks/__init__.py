@@ -11,10 +11,11 @@ Adding a task: its prompt builder (`prompts/`), its module here plus a `TASKS` r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..limits import InputError, check_text_size
 from .article import continue_article_steps, outline_steps, outline_then_article
 from .fewshot import fewshot_from_spec
 from .progress import Progress, stream_progress
@@ -113,4 +114,44 @@ TASKS: tuple[Task, ...] = (
 )
 BY_NAME: dict[str, Task] = {task.name: task for task in TASKS}
 
-__all__ = ["BY_NAME", "TASKS", "Field", "Progress", "Task", "continue_article_steps", "stream_progress"]
+
+def checked_inputs(task: Task, values: Mapping[str, Any], max_chars: int) -> dict[str, Any]:
+    """`task`'s inputs from `values` (missing ones at their defaults), each of its field's type.
+
+    Text fields must be text of at most `max_chars` characters; numbers whole numbers; flags
+    true/false (or absent when the default is automatic). Raises `InputError` (a `LimitError`)
+    with a message fit for the caller, before any prompt is built. A required text that is
+    missing counts as empty (the task then says what it needs).
+
+    >>> checked_inputs(BY_NAME["story"], {"story": 7}, 100)
+    Traceback (most recent call last):
+    ...
+    nlg_assistant.limits.InputError: The story must be text (got a number)
+    """
+    checked = {}
+    for field in task.inputs:
+        value = values.get(field.name, field.default)
+        label = field.name.replace("_", " ")
+        if field.kind is str:
+            checked[field.name] = check_text_size(label, value, max_chars)
+        elif value is None and field.default is None:
+            checked[field.name] = None  # "automatic"
+        elif field.kind is bool and not isinstance(value, bool):
+            raise InputError(f"{label} must be true or false (got {type(value).__name__})")
+        elif field.kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise InputError(f"{label} must be a whole number (got {type(value).__name__})")
+        else:
+            checked[field.name] = value
+    return checked
+
+
+__all__ = [
+    "BY_NAME",
+    "TASKS",
+    "Field",
+    "Progress",
+    "Task",
+    "checked_inputs",
+    "continue_article_steps",
+    "stream_progress",
+]

@@ -59,6 +59,8 @@ def examples_from_spec(spec: str, instruction: str) -> tuple[list[tuple[str, str
         return list(preset.examples), instruction or preset.instruction, preset.one_line
     try:
         data = json.loads(spec)
+    except RecursionError:  # e.g. 100,000 nested brackets: the parser's depth limit, not a crash
+        raise PromptError("examples JSON is nested too deeply: use [[input, output], ...]") from None
     except json.JSONDecodeError:
         raise PromptError(
             f"examples must be a preset name ({', '.join(PRESETS)}) or a JSON list of [input, output] pairs"
@@ -71,9 +73,13 @@ def examples_from_spec(spec: str, instruction: str) -> tuple[list[tuple[str, str
 def _json_pair(item: Any, number: int) -> tuple[str, str]:
     """One example from JSON: a 2-item list or an object with "input" and "output"."""
     if isinstance(item, dict) and {"input", "output"} <= set(item):
-        return str(item["input"]), str(item["output"])
-    if isinstance(item, list) and len(item) == 2:
-        return str(item[0]), str(item[1])
+        pair = [item["input"], item["output"]]
+    elif isinstance(item, list) and len(item) == 2:
+        pair = item
+    else:
+        pair = []
+    if pair and all(isinstance(cell, str | int | float) for cell in pair):  # never a nested list
+        return str(pair[0]), str(pair[1])
     raise PromptError(f'example {number} must be [input, output] or {{"input": ..., "output": ...}}')
 
 

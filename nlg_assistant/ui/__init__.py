@@ -10,13 +10,18 @@ knows the model only through the `backend.Backend` protocol, and the tasks only 
 from __future__ import annotations
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from ..backend import Backend, BackendInfo, max_new_tokens_limit
 from ..config import AppConfig
+from ..exports import ExportFolder
+from ..mcp_login import McpLogin
+from ..visitor_gate import VisitorGate
 from .api import register_api
 from .article_tab import article_tab
 from .fewshot_tab import fewshot_tab
 from .output import APP_TITLE
+from .serving import Serving, concurrency_limit
 from .settings import settings_panel
 from .story_tab import story_tab
 
@@ -39,20 +44,18 @@ def _header(info: BackendInfo) -> None:
     )
 
 
-def concurrency_limit(config: AppConfig) -> int:
-    """How many generation events run at once: 1 for the one-at-a-time path, else the batch size."""
-    if config.backend == "local" and config.engine == "simple":
-        return 1
-    return config.max_batch_size
+CACHE_SWEEP = (300, 900)  # every 5 minutes, delete gradio's cached files older than 15 minutes
 
 
-def build_ui(backend: Backend, config: AppConfig) -> gr.Blocks:
+def build_ui(backend: Backend, config: AppConfig, exports: ExportFolder | None = None) -> gr.Blocks:
     """The app: header, three task tabs, the shared settings panel and the streaming API endpoints.
 
-    Max new tokens is bounded by the server cap and by what the loaded model can do.
+    Max new tokens is bounded by the server cap and by what the loaded model can do; every text
+    field by `config.max_input_chars`. Exports go to `exports` (a fresh folder when None).
     """
     limit = max_new_tokens_limit(backend.info.context_window, config.max_new_tokens_cap)
-    with gr.Blocks(title=APP_TITLE, analytics_enabled=False) as demo:
+    serving = Serving(limit, config.max_input_chars, exports or ExportFolder())
+    with gr.Blocks(title=APP_TITLE, analytics_enabled=False, delete_cache=CACHE_SWEEP) as demo:
         _header(backend.info)
         with gr.Row():
             with gr.Column(scale=3):
@@ -60,12 +63,44 @@ def build_ui(backend: Backend, config: AppConfig) -> gr.Blocks:
             with gr.Column(scale=1, min_width=300):
                 settings = settings_panel(limit)
         with tabs:
-            story_tab(backend, settings, limit)
-            article_tab(backend, settings, limit)
-            fewshot_tab(backend, settings, limit)
-        register_api(backend, limit)
+            story_tab(backend, settings, serving)
+            article_tab(backend, settings, serving)
+            fewshot_tab(backend, settings, serving)
+        register_api(backend, serving)
     demo.queue(default_concurrency_limit=concurrency_limit(config), max_size=config.max_queue)
     return demo
+
+
+def _middleware(demo: gr.Blocks, config: AppConfig) -> list[Middleware]:
+    """The visitor gate, and with --mcp and a login the MCP routes' Basic login (`McpLogin`)."""
+    gates = [_visitor_gate(demo, config)]
+    if config.mcp and config.auth:
+        gates.insert(0, Middleware(McpLogin, pairs=config.auth))
+    return gates
+
+
+def _mcp_client_login(demo: gr.Blocks, config: AppConfig, url: str) -> None:
+    """Log gradio's MCP loopback client in (it cannot fill in the login form); MCP callers are
+    checked by `McpLogin` before a tool runs."""
+    if not (config.mcp and config.auth and demo.mcp_server_obj):
+        return
+    from gradio_client import Client
+
+    demo.mcp_server_obj._client_instance = Client(
+        url, auth=config.auth[0], verbose=False, analytics_enabled=False, download_files=False,
+        headers={"x-gradio-user": "mcp"}, _skip_components=False,
+    )  # fmt: skip
+
+
+def _visitor_gate(demo: gr.Blocks, config: AppConfig) -> Middleware:
+    """The per-visitor cap at the queue's door (`VisitorGate`): an event counts while queued or running."""
+
+    def alive(event_id: str) -> bool:
+        return event_id in demo._queue.event_ids_to_events
+
+    return Middleware(
+        VisitorGate, max_per_visitor=config.max_per_visitor, trust_proxy=config.trust_proxy, alive=alive
+    )
 
 
 def launch(demo: gr.Blocks, config: AppConfig, block: bool = True) -> str:
@@ -75,10 +110,14 @@ def launch(demo: gr.Blocks, config: AppConfig, block: bool = True) -> str:
     tunnel binary missing) it says why on stdout and the app keeps serving locally.
     """
     demo.launch(
+        auth=[tuple(pair) for pair in config.auth] or None,
+        max_file_size=int(config.max_upload_mb * 1024 * 1024),  # bytes
+        app_kwargs={"middleware": _middleware(demo, config)},
+        mcp_server=config.mcp,
         server_name=config.host,
         server_port=config.port,
         share=config.share,
-        show_error=True,
+        show_error=False,  # clients see only our own messages (gr.Error), never raw exception text
         prevent_thread_lock=True,
         theme=gr.themes.Soft(primary_hue="indigo", neutral_hue="slate"),
         css=CSS,
@@ -86,6 +125,7 @@ def launch(demo: gr.Blocks, config: AppConfig, block: bool = True) -> str:
         quiet=not config.share,  # gradio's own hint names launch(share=True), not our --share flag
     )
     url = demo.local_url or f"http://{config.host}:{config.port}/"
+    _mcp_client_login(demo, config, url)
     if not config.share:
         print(f"* Running on {url} (python app.py --share also opens a public link)", flush=True)
     if config.share and not demo.share_url:

@@ -25,9 +25,11 @@ import gradio as gr
 
 from ..backend import Backend
 from ..config import SETTING_NAMES, SETTINGS
-from ..tasks import TASKS, Field, Task
+from ..limits import LimitError
+from ..tasks import TASKS, Field, Task, checked_inputs
 from ..tasks.progress import with_drafts
 from .output import USER_ERRORS, log_failure
+from .serving import GENERATION_EVENTS, Serving, refused
 from .settings import settings_from_values
 
 _KEYWORD = inspect.Parameter.POSITIONAL_OR_KEYWORD
@@ -57,25 +59,39 @@ def signature(task: Task) -> inspect.Signature:
     return inspect.Signature(params, return_annotation=tuple[str, str])
 
 
-def endpoint(task: Task, backend: Backend, limit: int) -> Callable[..., Iterator[tuple[str, str]]]:
-    """The API function of `task`, named after it, with its generated signature."""
+def endpoint(task: Task, backend: Backend, serving: Serving) -> Callable[..., Iterator[tuple[str, str]]]:
+    """The API function of `task`, named after it, with its generated signature.
+
+    Every input is type- and size-checked in the task layer (`checked_inputs`) before any prompt.
+    """
     sig = signature(task)
 
     def run(*args: Any, **kwargs: Any) -> Iterator[tuple[str, str]]:
-        values = sig.bind(*args, **kwargs)
+        values = sig.bind_partial(*args, **kwargs)  # a missing field is checked below, not a TypeError
         values.apply_defaults()
         given = values.arguments
-        fields = {f.name: given[f.name] for f in task.inputs}
+        try:
+            fields = checked_inputs(task, given, serving.max_input_chars)
+        except LimitError as error:
+            raise refused(error) from None
         settings = [given[name] for name in SETTING_NAMES]
-        yield from _api_stream(lambda s: task.run(backend, s, **fields), settings, limit)
+        yield from _api_stream(lambda s: task.run(backend, s, **fields), settings, serving.limit)
 
     run.__name__ = run.__qualname__ = task.name
-    run.__doc__ = f"{task.summary}\n\nStreams (text so far, status line)."
+    run.__doc__ = _docstring(task)
     run.__signature__ = sig  # type: ignore[attr-defined]
     run.__annotations__ = {p.name: p.annotation for p in sig.parameters.values()} | {
         "return": tuple[str, str]
     }
     return run
+
+
+def _docstring(task: Task) -> str:
+    """The endpoint's description, as the API page and MCP clients show it (one Args line per input)."""
+    lines = [f"{task.summary} Streams (text so far, status line); the final text is the result.", "", "Args:"]
+    lines += [f"    {f.name}: {f.help}" for f in task.inputs]
+    lines += [f"    {s.name}: {s.help}" for s in SETTINGS]
+    return "\n".join(lines)
 
 
 def _api_stream(
@@ -93,7 +109,10 @@ def _api_stream(
         raise gr.Error(str(error), print_exception=False) from None
 
 
-def register_api(backend: Backend, limit: int) -> None:
-    """Register one streaming endpoint per task (`/story`, `/article_outline`, `/article`, `/fewshot`)."""
+def register_api(backend: Backend, serving: Serving) -> None:
+    """Register one streaming endpoint per task (`/story`, `/article_outline`, `/article`, `/fewshot`).
+
+    They run in the same concurrency group as the UI's generation events.
+    """
     for task in TASKS:
-        gr.api(endpoint(task, backend, limit), api_name=task.name)
+        gr.api(endpoint(task, backend, serving), api_name=task.name, **GENERATION_EVENTS)

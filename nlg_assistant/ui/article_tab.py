@@ -18,8 +18,8 @@ from .output import (
     to_markdown,
     wire_area,
     wire_stop_and_export,
-    write_markdown,
 )
+from .serving import GENERATION_EVENTS, Serving
 from .settings import settings_from_values, settings_validator, slider
 
 ARTICLE_EXAMPLES = [
@@ -68,13 +68,14 @@ def _article_inputs(backend: Backend) -> tuple[gr.Textbox, list, gr.Textbox, gr.
     return topic, brief, outline, outline_button
 
 
-def _outline_handler(backend: Backend, limit: int) -> Callable[..., Iterator[tuple[str, str]]]:
+def _outline_handler(backend: Backend, serving: Serving) -> Callable[..., Iterator[tuple[str, str]]]:
     """Streams an outline into the outline box; inputs: topic, the 4 brief fields, outline, settings."""
 
     def write_outline(topic: str, *values: Any) -> Iterator[tuple[str, str]]:
         brief, text, setting_values = values[:4], values[4], values[5:]
         try:
-            settings = settings_from_values(setting_values, limit)
+            serving.check_texts(["topic", "keywords", "audience", "tone"], [topic, *brief[:3]])
+            settings = settings_from_values(setting_values, serving.limit)
             for progress in outline_steps(backend, settings, topic, *brief):
                 text = progress.text
                 yield text, progress.status
@@ -84,7 +85,7 @@ def _outline_handler(backend: Backend, limit: int) -> Callable[..., Iterator[tup
     return write_outline
 
 
-def article_tab(backend: Backend, settings: list, limit: int) -> None:
+def article_tab(backend: Backend, settings: list, serving: Serving) -> None:
     """Topic to article: fields, an editable outline, then the article written section by section."""
     with gr.Tab("Topic → Article", id="article"):
         base_model_hint(backend.info, "article")
@@ -97,16 +98,17 @@ def article_tab(backend: Backend, settings: list, limit: int) -> None:
             return continue_article_steps(backend, s, fields[0], fields[4], base)
         return article_steps(backend, s, *fields)
 
-    events = wire_area(area, [topic, outline, *brief], settings, runner, limit)
+    events = wire_area(area, [topic, outline, *brief], settings, runner, serving)
     outline_event = outline_button.click(
-        _outline_handler(backend, limit),
+        _outline_handler(backend, serving),
         [topic, *brief, outline, *settings],
         [outline, area.status],
         api_visibility="private",
-        validator=settings_validator(6, limit),
+        validator=settings_validator(6, serving.limit),
+        **GENERATION_EVENTS,
     )
 
     def export(topic_text: str, outline_text: str, output: str) -> str:
-        return write_markdown("article", to_markdown(topic_text or "Article", [("", output)]))
+        return serving.export("article", to_markdown(topic_text or "Article", [("", output)]))
 
     wire_stop_and_export(area, [*events, outline_event], [topic, outline, area.output], export)

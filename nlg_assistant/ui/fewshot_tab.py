@@ -17,8 +17,8 @@ from .output import (
     to_markdown,
     wire_area,
     wire_stop_and_export,
-    write_markdown,
 )
+from .serving import Serving
 
 FEWSHOT_EXAMPLES = [
     ["Formal rewrite", "yo, meeting moved to 3, pls tell the others"],
@@ -79,7 +79,7 @@ def _fewshot_inputs() -> tuple[gr.Dropdown, gr.Textbox, gr.Dataframe, gr.Textbox
     return preset, instruction, table, new_input, one_line
 
 
-def fewshot_tab(backend: Backend, settings: list, limit: int) -> None:
+def fewshot_tab(backend: Backend, settings: list, serving: Serving) -> None:
     """Few-shot style: a preset or up to 8 example pairs, an instruction and the new input."""
     with gr.Tab("Few-shot style", id="fewshot"):
         base_model_hint(backend.info, "fewshot")
@@ -96,10 +96,10 @@ def fewshot_tab(backend: Backend, settings: list, limit: int) -> None:
         pairs = examples_from_rows(examples)
         return fewshot_steps(backend, s, pairs, text, instruction_now, extend, one_line=bool(single))
 
-    events = wire_area(area, [table, instruction, new_input, one_line], settings, runner, limit)
+    events = wire_area(area, [table, instruction, new_input, one_line], settings, runner, serving)
 
     def export(instruction_now: str, text: str, output: str) -> str:
         parts = [("Instruction", instruction_now), ("Input", text), ("Output", output)]
-        return write_markdown("fewshot", to_markdown("Few-shot output", parts))
+        return serving.export("fewshot", to_markdown("Few-shot output", parts))
 
     wire_stop_and_export(area, events, [instruction, new_input, area.output], export)

@@ -13,24 +13,24 @@ cleared by `_drive`), and autosave swaps these for `gr.BrowserState` there.
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from ..backend import BackendInfo, GenerationError, GenerationResult
 from ..config import GenerationSettings, SettingsError
+from ..limits import LimitError
 from ..prompts import PromptError
 from ..tasks import Progress
+from .serving import GENERATION_EVENTS, Serving, refused
 from .settings import settings_from_values, settings_validator
 
 LOGGER = logging.getLogger("nlg_assistant.ui")
 APP_TITLE = "NLG Assistant"
 HISTORY_LIMIT = 30  # Undo steps kept per tab and browser session
-USER_ERRORS = (SettingsError, PromptError, GenerationError)
+USER_ERRORS = (SettingsError, PromptError, GenerationError, LimitError)
 
 
 def push_history(history: Sequence[str] | None, text: str) -> list[str]:
@@ -55,14 +55,6 @@ def to_markdown(title: str, parts: Sequence[tuple[str, str]]) -> str:
         if text and text.strip():
             blocks.append(f"## {heading}\n\n{text.strip()}" if heading else text.strip())
     return "\n\n".join(blocks) + "\n"
-
-
-def write_markdown(stem: str, markdown: str) -> str:
-    """Write `markdown` to a fresh temporary `<stem>.md` file and return its path."""
-    folder = Path(tempfile.mkdtemp(prefix="nlg-export-"))
-    path = folder / f"{stem}.md"
-    path.write_text(markdown, encoding="utf-8")
-    return str(path)
 
 
 # ---------------------------------------------------------------------------- running a tab
@@ -114,6 +106,8 @@ def log_failure(error: Exception) -> None:
     """Log a failed or refused generation in one line (the operator may need it); bad input is not."""
     if isinstance(error, GenerationError):
         LOGGER.warning("generation failed: %s", error)
+    elif isinstance(error, LimitError):
+        LOGGER.info("refused: %s", error)
 
 
 def error_message(error: Exception) -> str:
@@ -123,7 +117,7 @@ def error_message(error: Exception) -> str:
         message = str(error)
     else:
         LOGGER.exception("unexpected error in a UI handler")
-        message = f"Something went wrong ({type(error).__name__}: {error}). Your text was kept."
+        message = "Something went wrong on the server (its log has the details). Your text was kept."
     gr.Warning(message)
     return f"⚠ {message}"
 
@@ -239,9 +233,32 @@ def _regenerate_handler(runner: Runner, limit: int) -> Callable[..., Iterator[tu
     return regenerate
 
 
-def wire_area(area: OutputArea, fields: list, settings: list, runner: Runner, limit: int) -> list:
-    """Connect a tab's Generate/Continue/Regenerate/Undo and drafts; returns the generation events."""
-    private = {"api_visibility": "private", "outputs": area.run_outputs()}
+def _checked(runner: Runner, fields: list, serving: Serving) -> Runner:
+    """`runner` after the text fields and the text to build on pass `serving`'s size check."""
+    names = [_text_name(field) for field in fields]
+
+    def run(mode: str, values: tuple, base: str, s: GenerationSettings) -> Iterator[Progress]:
+        texts = [(n, v) for n, v in zip(names, values, strict=False) if n] + [("output", base)]
+        serving.check_texts([n for n, _ in texts], [v for _, v in texts])
+        return runner(mode, values, base, s)
+
+    return run
+
+
+def _text_name(field: Any) -> str | None:
+    """How a text field is named in a refusal ("story so far"); None for checkboxes and numbers."""
+    if not isinstance(field, gr.Textbox | gr.Dataframe):
+        return None
+    return (field.label or "text").lower()
+
+
+def wire_area(area: OutputArea, fields: list, settings: list, runner: Runner, serving: Serving) -> list:
+    """Connect a tab's Generate/Continue/Regenerate/Undo and drafts; returns the generation events.
+
+    The generation events share the app's one concurrency group; oversized text is refused.
+    """
+    limit, runner = serving.limit, _checked(runner, fields, serving)
+    private = {"api_visibility": "private", "outputs": area.run_outputs(), **GENERATION_EVENTS}
     run_inputs = [*fields, area.output, area.history, *settings]
     regenerate_inputs = [area.last, area.output, area.history, *settings]
     checked = {**private, "validator": settings_validator(len(fields) + 2, limit)}
@@ -281,14 +298,20 @@ def _pick_draft(index: int | None, drafts: list[str]) -> Any:
 def wire_stop_and_export(
     area: OutputArea, events: list, export_inputs: list, export: Callable[..., str]
 ) -> None:
-    """Stop cancels the tab's running events; Export writes the tab's Markdown file."""
+    """Stop cancels the tab's running events; Export writes the tab's Markdown file.
+
+    `export` returns the file's path (written with `Serving.export`, which refuses oversized text).
+    """
     # The status is marked only after the cancel went through, so that no update still on its
     # way from the cancelled stream can overwrite it.
     cancel = area.stop.click(None, cancels=events, queue=False, api_visibility="private")
     cancel.then(_stopped_status, area.status, area.status, queue=False, api_visibility="private")
 
     def export_file(*values: Any) -> gr.File:
-        return gr.File(value=export(*values), visible=True)
+        try:
+            return gr.File(value=export(*values), visible=True)
+        except LimitError as error:
+            raise refused(error) from None
 
     area.export.click(export_file, export_inputs, area.file, api_visibility="private")
 

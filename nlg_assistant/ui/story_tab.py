@@ -10,7 +10,8 @@ from ..backend import Backend
 from ..config import GenerationSettings
 from ..tasks import Progress
 from ..tasks.story import story_steps
-from .output import output_area, to_markdown, wire_area, wire_stop_and_export, write_markdown
+from .output import output_area, to_markdown, wire_area, wire_stop_and_export
+from .serving import Serving
 
 STORY_EXAMPLES = [
     ["Once upon a time there was a little fox who lived in the woods.", "Pip, a curious young fox.", "Warm"],
@@ -19,7 +20,7 @@ STORY_EXAMPLES = [
 ]
 
 
-def story_tab(backend: Backend, settings: list, limit: int) -> None:
+def story_tab(backend: Backend, settings: list, serving: Serving) -> None:
     """Story continuation: story so far, memory and style notes."""
     with gr.Tab("Story continuation", id="story"):
         with gr.Row():
@@ -45,11 +46,11 @@ def story_tab(backend: Backend, settings: list, limit: int) -> None:
             backend, s, story_text, memory_text, style_text, base if mode == "continue" else ""
         )
 
-    events = wire_area(area, [story, memory, style], settings, runner, limit)
+    events = wire_area(area, [story, memory, style], settings, runner, serving)
 
     def export(story_text: str, memory_text: str, style_text: str, output: str) -> str:
         notes = [("Memory", memory_text), ("Style notes", style_text)]
-        return write_markdown(
+        return serving.export(
             "story", to_markdown("Story", [("", (story_text or "") + (output or "")), *notes])
         )
 

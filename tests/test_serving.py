@@ -1,0 +1,193 @@
+"""The real app's sharing safeguards (ui/serving.py and ui.launch), on loopback.
+
+127.0.0.1 and 127.0.0.2 are two visitors: a client bound to 127.0.0.2 reaches the app on
+127.0.0.1 from another address.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx2
+import pytest
+from appserver import start_app
+from gradio_client import Client
+
+from nlg_assistant.tasks import BY_NAME
+from nlg_assistant.ui.api import signature
+
+pytestmark = pytest.mark.server
+BUSY = "You already have 2 requests running; wait for one to finish (or press Stop)"
+
+
+def _http(source: str = "127.0.0.1", **options) -> httpx2.Client:
+    return httpx2.Client(transport=httpx2.HTTPTransport(local_address=source), timeout=60, **options)
+
+
+def _call(http: httpx2.Client, url: str, name: str, data: list) -> tuple[int, str]:
+    """POST /gradio_api/call/NAME: (status code, the event id or the refusal's text)."""
+    answer = http.post(f"{url}gradio_api/call/{name}", json={"data": data})
+    return answer.status_code, answer.json().get("event_id", "") if answer.is_success else answer.text
+
+
+def _outcome(http: httpx2.Client, url: str, name: str, event_id: str) -> tuple[str, str]:
+    """The event's last SSE (event type, data) pair."""
+    last = ("", "")
+    with http.stream("GET", f"{url}gradio_api/call/{name}/{event_id}") as stream:
+        kind = ""
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                kind = line[6:].strip()
+            elif line.startswith("data:"):
+                last = (kind, line[5:].strip())
+    return last
+
+
+def _data(task: str, **values) -> list:
+    """An endpoint's full positional data (REST callers send every input): defaults but `values`."""
+    return [values.get(p.name, p.default) for p in signature(BY_NAME[task]).parameters.values()]
+
+
+def _story(text: str, **changes) -> list:
+    return _data("story", story=text, **changes)
+
+
+@pytest.fixture(scope="module")
+def app(tiny_model_dir, tmp_path_factory):
+    """The batched app: 2 requests per visitor, 300-character fields, 10 kB uploads."""
+    args = ["--model", str(tiny_model_dir), "--max-input-chars", "300", "--max-upload-mb", "0.01"]
+    server = start_app(args, tmp_path_factory.mktemp("serving") / "app.log")
+    yield server
+    server.stop()
+
+
+def test_a_flood_from_one_address_leaves_another_served(app):
+    slow = _story("Once upon a time", max_new_tokens=800, temperature=0.0)
+    with _http("127.0.0.2") as flooder, _http("127.0.0.1") as other:
+        answers = [_call(flooder, app.url, "story", slow) for _ in range(6)]
+        assert [code for code, _ in answers[:2]] == [200, 200]
+        assert all(code == 503 and BUSY in text for code, text in answers[2:]), answers
+        code, event_id = _call(other, app.url, "story", _story("A clever crow", max_new_tokens=8))
+        assert code == 200
+        kind, data = _outcome(other, app.url, "story", event_id)
+        assert kind == "complete" and json.loads(data)[0], (kind, data)
+        for _, flood_id in answers[:2]:
+            _outcome(flooder, app.url, "story", flood_id)
+    assert app.log().count("refused") >= 4  # one line per refused request
+
+
+def test_oversized_and_non_text_fields_get_our_message(app):
+    client = Client(app.url, verbose=False)
+    with pytest.raises(Exception, match="The story is too long: 301 characters; the limit is 300"):
+        client.predict("x" * 301, api_name="/story")
+    with _http() as http:
+        for name, data, message in [
+            ("story", _story(7), "The story must be text (got a number)"),
+            ("story", _story("Hi", memory=["a"]), "The memory must be text (got a list)"),
+            ("fewshot", _data("fewshot", new_input="hi", examples_json="[[[1]]]"), "example 1 must be"),
+        ]:
+            code, event_id = _call(http, app.url, name, data)
+            assert code == 200
+            kind, text = _outcome(http, app.url, name, event_id)
+            assert kind == "error" and message in text and "Traceback" not in text
+
+
+def test_missing_inputs_show_no_python_internals(app):
+    with _http() as http:
+        code, event_id = _call(http, app.url, "story", [])
+        body = event_id if code != 200 else "".join(_outcome(http, app.url, "story", event_id))
+    assert " at 0x" not in body and "gradio.components" not in body and "Wanted inputs" not in body
+    assert "Traceback" not in body
+
+
+def test_an_upload_over_the_cap_is_refused(app):
+    with _http() as http:
+        small = http.post(f"{app.url}gradio_api/upload", files={"files": ("a.txt", b"x" * 1000)})
+        big = http.post(f"{app.url}gradio_api/upload", files={"files": ("b.txt", b"x" * 20_000)})
+    assert small.status_code == 200
+    assert big.status_code == 413
+
+
+def test_login_is_required_by_the_api_and_gradio_client(tiny_model_dir, tmp_path):
+    env = {"NLG_AUTH": "ann:s3cret-pass"}
+    server = start_app(["--model", str(tiny_model_dir), "--engine", "simple"], tmp_path / "auth.log", env=env)
+    try:
+        with _http() as http:
+            code, text = _call(http, server.url, "story", ["Once", "", ""])
+            assert code in (401, 403) and "s3cret" not in text
+        with pytest.raises(Exception):  # noqa: B017 gradio_client's own error for a login page
+            Client(server.url, verbose=False).predict("Once upon a time", api_name="/story")
+        client = Client(server.url, auth=("ann", "s3cret-pass"), verbose=False)
+        text, status = client.predict("Once upon a time", max_new_tokens=4, api_name="/story")
+        assert "4 tokens" in status
+        wrong = pytest.raises(Exception)
+        with wrong:
+            Client(server.url, auth=("ann", "wrong"), verbose=False)
+    finally:
+        server.stop()
+    assert "s3cret-pass" not in server.log()
+
+
+async def _mcp_session(url: str, calls: list[tuple[str, dict]], headers: dict | None = None) -> tuple:
+    """(tools, results of `calls`) from one streamable-HTTP MCP session with the app."""
+    from mcp import ClientSession
+    from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
+
+    async with (
+        create_mcp_http_client(headers=headers) as http,
+        streamable_http_client(f"{url}gradio_api/mcp/", http_client=http) as (read, write, _),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        tools = (await session.list_tools()).tools
+        results = [await session.call_tool(name, arguments) for name, arguments in calls]
+    return tools, results
+
+
+def test_mcp_lists_exactly_the_tasks_and_runs_them(tiny_model_dir, tmp_path):
+    import anyio
+
+    server = start_app(["--model", str(tiny_model_dir), "--mcp"], tmp_path / "mcp.log")
+    calls = [
+        ("story", {"story": "Once upon a time", "max_new_tokens": 6, "seed": 1}),
+        ("fewshot", {"new_input": "thx", "examples_json": '[["hi", "Hello."]]', "max_new_tokens": 6}),
+        ("story", {"story": "x" * 400_000}),
+    ]
+    try:
+        tools, results = anyio.run(_mcp_session, server.url, calls)
+    finally:
+        server.stop()
+    assert sorted(tool.name for tool in tools) == ["article", "article_outline", "fewshot", "story"]
+    story = next(tool for tool in tools if tool.name == "story")
+    assert "Continue a story" in story.description
+    schema = story.inputSchema["properties"]
+    assert schema["max_new_tokens"]["type"] == "integer" and schema["temperature"]["type"] == "number"
+    assert "the story so far" in schema["story"]["description"]
+    for result in results[:2]:
+        assert not result.isError and "tokens" in result.content[-1].text
+    assert results[2].isError and "The story is too long" in results[2].content[0].text
+
+
+def test_mcp_with_a_login_needs_basic_credentials(tiny_model_dir, tmp_path):
+    import anyio
+    import httpx
+
+    from nlg_assistant.mcp_login import basic_header
+
+    args = ["--model", str(tiny_model_dir), "--mcp", "--engine", "simple"]
+    server = start_app(args, tmp_path / "mcp-auth.log", env={"NLG_AUTH": "ann:s3cret-pass"})
+    call = [("story", {"story": "Once upon a time", "max_new_tokens": 4})]
+    try:
+        with httpx.Client() as http:
+            listing = http.post(
+                f"{server.url}gradio_api/mcp/", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+            )
+        assert listing.status_code == 401 and "story" not in listing.text
+        with pytest.raises(BaseException):  # noqa: B017 the MCP client gives up on a 401
+            anyio.run(_mcp_session, server.url, call, {"Authorization": basic_header("ann", "wrong")})
+        headers = {"Authorization": basic_header("ann", "s3cret-pass")}
+        tools, results = anyio.run(_mcp_session, server.url, call, headers)
+    finally:
+        server.stop()
+    assert len(tools) == 4 and not results[0].isError and "4 tokens" in results[0].content[-1].text
+    assert "s3cret-pass" not in server.log()
