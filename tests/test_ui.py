@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from nlg_assistant import ui
+from nlg_assistant import document, ui
 from nlg_assistant.config import SETTING_NAMES, AppConfig, GenerationSettings, SettingsError
 from nlg_assistant.tasks import BY_NAME, Progress
 from nlg_assistant.tasks.story import story_steps
@@ -102,19 +102,8 @@ def test_settings_from_values_needs_every_field():
         settings_from_values(DEFAULT_VALUES[:-1], 100)
 
 
-def test_undo_history_keeps_the_newest_entries():
-    history: list[str] = []
-    for number in range(output.HISTORY_LIMIT + 5):
-        history = output.push_history(history, f"text {number}")
-    assert len(history) == output.HISTORY_LIMIT
-    previous, rest = output.pop_history(history)
-    assert previous == f"text {output.HISTORY_LIMIT + 4}" and len(rest) == output.HISTORY_LIMIT - 1
-    assert output.pop_history([]) == (None, [])
-
-
-def test_markdown_export_writes_sections_as_utf8(tmp_path):
-    markdown = output.to_markdown("Story", [("", "Il était une fois 🦊"), ("Memory", "猫"), ("Style", "  ")])
-    assert markdown == "# Story\n\nIl était une fois 🦊\n\n## Memory\n\n猫\n"
+def test_saving_writes_the_markdown_file_as_utf8(tmp_path):
+    markdown = document.to_markdown("story", {"story": "Il était une fois 🦊", "memory": "猫"})
     path = Path(output.write_markdown("story", markdown))
     assert path.name == "story.md"
     assert path.read_text(encoding="utf-8") == markdown
@@ -139,22 +128,28 @@ def test_concurrency_follows_the_engine():
 
 
 def _drive(backend, run, values, before="Mine.", history=None):
-    request = output.LastRequest("generate", (), before)
+    request = output.LastRequest("generate", {"story": before})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # gr.Warning outside a request only warns
-        return list(output._drive(run, values, 64, before, history or [], request))
+        fields = {"story": before, "memory": "A fox."}
+        return list(output._drive(run, values, 64, fields, "story", history, request))
 
 
-def test_drive_pushes_undo_history_and_offers_drafts(backend):
+OLDER = document.record(None, {"story": "older", "memory": ""})
+
+
+def test_drive_appends_records_undo_marks_the_span_and_offers_drafts(backend):
     def run(settings):
-        return story_steps(backend, settings, "Once upon a time")
+        return story_steps(backend, settings, "", base="Mine.")
 
-    outputs = _drive(backend, run, _values(max_new_tokens=8, num_drafts=2), history=["older"])
-    text, status, history, drafts, picker, request = outputs[-1]
-    assert history == ["older", "Mine."]
-    assert len(drafts) == 2 and drafts[0] == text
-    assert picker.visible is True and picker.value == "Draft 1"
-    assert "finish:" in status and request == output.LastRequest("generate", (), "Mine.")
+    outputs = _drive(backend, run, _values(max_new_tokens=8, num_drafts=2), history=OLDER)
+    text, status, line, history, span, request, drafts, *cards = outputs[-1]
+    assert text.startswith("Mine.") and span == {"start": 5, "text": text[5:]}
+    assert history["undo"] == [*OLDER["undo"], {"story": "Mine.", "memory": "A fox."}]
+    assert f"Last generation: {document.word_count(text[5:])} words" in line
+    assert len(drafts["texts"]) == 2 and drafts["texts"][0] == text and drafts["start"] == 5
+    assert [card.visible for card in cards[0::2]] == [True, True, False, False]
+    assert "finish:" in status and request.mode == "generate"
 
 
 def test_drive_keeps_the_users_text_on_errors(backend):
@@ -162,22 +157,18 @@ def test_drive_keeps_the_users_text_on_errors(backend):
         return story_steps(backend, settings, "   ")
 
     for values in (_values(temperature=9.0), _values()):
-        outputs = _drive(backend, run, values, history=["older"])
-        text, status, history, *_ = outputs[-1]
-        assert text == "Mine." and history == ["older"]
+        outputs = _drive(backend, run, values, history=OLDER)
+        text, status, _, history, *_ = outputs[-1]
+        assert text == "Mine." and history == {"__type__": "update"}  # nothing written, no Undo step
         assert status.startswith("⚠")
     assert "temperature" in _drive(backend, run, _values(temperature=9.0))[-1][1]
 
 
-def test_undo_and_draft_picking():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        text, status, history, picker = output._undo("now", ["older", "before"])
-        assert (text, history, picker.visible) == ("before", ["older"], False)
-        text, status, history, _ = output._undo("now", [])
-        assert (text, status, history) == ("now", "Nothing to undo.", [])
-    assert output._pick_draft(1, ["a", "b"]) == "b"
-    assert output._pick_draft(5, ["a"]) == {"__type__": "update"}
+def test_span_line_follows_the_live_span():
+    span = document.span_of("Once upon a time", 4)
+    assert "Last generation: 3 words" in output.span_line("Once upon a time", span)
+    assert output.span_line("Once upon a time!", span) == ""  # edited: accepted
+    assert output.span_line("", None) == ""
 
 
 def test_build_ui_registers_the_api(backend):
@@ -225,9 +216,10 @@ def test_drive_keeps_partial_text_after_an_unexpected_failure():
         yield Progress("Mine. and more", "Writing…")
         raise RuntimeError("disk on fire")
 
-    outputs = _drive(None, run, _values(), history=[])
-    text, status, history, *_ = outputs[-1]
-    assert text == "Mine. and more" and history == ["Mine."]
+    outputs = _drive(None, run, _values(), history=None)
+    text, status, _, history, span, *_ = outputs[-1]
+    assert text == "Mine. and more" and span == {"start": 5, "text": " and more"}
+    assert history["undo"] == [{"story": "Mine.", "memory": "A fox."}]
     assert status.startswith("⚠ Something went wrong (RuntimeError: disk on fire)")
 
 

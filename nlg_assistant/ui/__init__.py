@@ -15,6 +15,7 @@ from ..backend import Backend, BackendInfo, max_new_tokens_limit
 from ..config import AppConfig
 from .api import register_api
 from .article_tab import article_tab
+from .desk import DESK_CSS, restore_on_load
 from .fewshot_tab import fewshot_tab
 from .output import APP_TITLE
 from .settings import settings_panel
@@ -60,9 +61,8 @@ def build_ui(backend: Backend, config: AppConfig) -> gr.Blocks:
             with gr.Column(scale=1, min_width=300):
                 settings = settings_panel(limit)
         with tabs:
-            story_tab(backend, settings, limit)
-            article_tab(backend, settings, limit)
-            fewshot_tab(backend, settings, limit)
+            desks = [make(backend, settings, limit) for make in (story_tab, article_tab, fewshot_tab)]
+        restore_on_load(demo, desks, settings)
         register_api(backend, limit)
     demo.queue(default_concurrency_limit=concurrency_limit(config), max_size=config.max_queue)
     return demo
@@ -81,7 +81,7 @@ def launch(demo: gr.Blocks, config: AppConfig, block: bool = True) -> str:
         show_error=True,
         prevent_thread_lock=True,
         theme=gr.themes.Soft(primary_hue="indigo", neutral_hue="slate"),
-        css=CSS,
+        css=CSS + DESK_CSS,
         footer_links=["api", "gradio"],
         quiet=not config.share,  # gradio's own hint names launch(share=True), not our --share flag
     )

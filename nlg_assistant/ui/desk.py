@@ -1,0 +1,206 @@
+"""What keeps a tab's work: Undo/Redo, Save/Open as Markdown, New document and browser autosave.
+
+Autosave keeps every field, the history and the generated span of each tab in the browser's
+localStorage (`gr.BrowserState`, one key per tab, one for the settings); nothing is stored on
+the server. `wire_desk` adds these to a tab's `OutputArea`; `restore_on_load` brings the saved
+values back when the page loads.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import gradio as gr
+
+from .. import document as doc
+from .output import OutputArea, span_line, write_markdown
+
+UPLOAD_LIMIT_BYTES = 1_000_000  # a novel's worth of text; anything larger is not a draft
+# The browser keeps the values; this fixed key only lets them survive a server restart (a random
+# one per start would make yesterday's saved work unreadable). It guards nothing secret: the
+# values are the user's own text, in the user's own browser.
+STORAGE_SECRET = "nlg-assistant-desk-v1"
+SAVED = "✓ Saved in this browser"
+DESK_CSS = """
+#story-cards, #article-cards, #fewshot-cards { gap: 0.5em; }
+.saved-line { font-size: 0.8em; opacity: 0.75; }
+@media (max-width: 640px) {
+  .tab-container { overflow-x: auto !important; flex-wrap: nowrap !important; }
+  .tab-container button { white-space: nowrap; flex: 0 0 auto; }
+}
+"""
+CONFIRM_NEW = (
+    "(...values) => confirm('Start a new document? This clears the text and notes of this tab "
+    "(Undo brings them back).') ? [true, ...values.slice(1)] : [false, ...values.slice(1)]"
+)
+
+
+def file_row(tab: str) -> dict[str, Any]:
+    """The row under the document: New, Save, Open, the saved file and the autosave indicator."""
+    with gr.Row(elem_classes="action-row"):
+        parts = {
+            "new": gr.Button("New document", size="sm", scale=0, min_width=120, elem_id=f"{tab}-new"),
+            "save": gr.Button("Save (.md)", size="sm", scale=0, min_width=100, elem_id=f"{tab}-save"),
+            "open": gr.UploadButton(
+                "Open (.md/.txt)",
+                file_types=[".md", ".txt"],
+                type="binary",
+                size="sm",
+                scale=0,
+                min_width=120,
+                elem_id=f"{tab}-open",
+            ),
+        }
+        parts["saved"] = gr.Markdown("", elem_classes="saved-line", elem_id=f"{tab}-saved")
+    parts["file"] = gr.File(label="Saved file", visible=False, height=60, elem_id=f"{tab}-file")
+    parts["confirm"] = gr.Checkbox(False, visible=False)
+    parts["store"] = gr.BrowserState(None, storage_key=f"nlg-desk-{tab}", secret=STORAGE_SECRET)
+    return parts
+
+
+def _split(area: OutputArea, values: Sequence[Any]) -> tuple[dict, list]:
+    count = len(area.names)
+    return dict(zip(area.names, values[:count], strict=True)), list(values[count:])
+
+
+def _field_updates(area: OutputArea, snapshot: dict) -> list:
+    """One update per field: the snapshot's value where it has one, else unchanged."""
+    return [snapshot[name] if name in snapshot else gr.skip() for name in area.names]
+
+
+def _step_handler(area: OutputArea, step: Callable, word: str) -> Callable[..., list]:
+    """Undo (`step` = document.undo) or Redo (document.redo) over every field of the tab."""
+
+    def handler(*values: Any) -> list:
+        fields, (history,) = _split(area, values)
+        snapshot, history = step(history, fields)
+        if snapshot is None:
+            gr.Warning(f"Nothing to {word.lower()}.")
+            skips = [gr.skip()] * (len(area.names) + 2)
+            return [*skips, f"Nothing to {word.lower()}.", gr.skip()]
+        undos, redos = doc.counts(history)
+        status = f"{word}: {undos} step(s) to undo, {redos} to redo."
+        return [*_field_updates(area, snapshot), history, None, status, ""]
+
+    return handler
+
+
+def _coerce(value: Any, like: Any) -> Any:
+    """A front-matter string back in the type of the field's current value (number, flag, table)."""
+    if not isinstance(value, str) or isinstance(like, str) or like is None:
+        return value
+    try:
+        if isinstance(like, bool):
+            return value.strip().lower() == "true"
+        if isinstance(like, int | float):
+            return float(value)
+        return json.loads(value)
+    except ValueError:
+        return like
+
+
+def _open_handler(area: OutputArea) -> Callable[..., list]:
+    def open_file(data: bytes | None, *values: Any) -> list:
+        fields, (history,) = _split(area, values)
+        keep = [*[gr.skip()] * len(area.names), gr.skip(), gr.skip()]
+        if not data:
+            return [*keep, gr.skip(), gr.skip()]
+        try:
+            text = doc.decode_upload(data, UPLOAD_LIMIT_BYTES)
+            opened = doc.from_markdown(text, area.names, area.main)
+        except doc.DocumentError as error:
+            gr.Warning(f"Could not open the file: {error}")
+            return [*keep, f"⚠ Could not open the file: {error}", gr.skip()]
+        opened = {name: _coerce(value, fields.get(name)) for name, value in opened.items()}
+        status = f"Opened a file ({doc.word_count(str(opened.get(area.main, '')))} words). Undo goes back."
+        return [*_field_updates(area, opened), doc.record(history, fields), None, status, ""]
+
+    return open_file
+
+
+def _save_handler(area: OutputArea) -> Callable[..., gr.File]:
+    def save(*values: Any) -> gr.File:
+        fields, _ = _split(area, values)
+        markdown = doc.to_markdown(area.tab, fields, area.main)
+        return gr.File(value=write_markdown(area.tab, markdown), visible=True)
+
+    return save
+
+
+def _new_handler(area: OutputArea, blank: dict) -> Callable[..., list]:
+    def new(confirmed: bool, *values: Any) -> list:
+        fields, (history,) = _split(area, values)
+        if not confirmed:
+            return [*[gr.skip()] * (len(area.names) + 4)]
+        status = "New document. Undo brings the old one back."
+        return [*_field_updates(area, blank), doc.record(history, fields), None, status, ""]
+
+    return new
+
+
+def wire_desk(area: OutputArea, parts: dict, blank: dict) -> None:
+    """Connect Undo/Redo, Save/Open, New and autosave of a tab; `blank` are the fields of a new document."""
+    private = {"api_visibility": "private", "queue": False}
+    state_inputs = [*area.fields, area.history]
+    outputs = [*area.fields, area.history, area.span, area.status, area.span_info]
+    area.buttons["undo"].click(_step_handler(area, doc.undo, "Undo"), state_inputs, outputs, **private)
+    area.buttons["redo"].click(_step_handler(area, doc.redo, "Redo"), state_inputs, outputs, **private)
+    parts["open"].upload(_open_handler(area), [parts["open"], *state_inputs], outputs, **private)
+    parts["save"].click(_save_handler(area), area.fields, parts["file"], **private)
+    new_inputs = [parts["confirm"], *state_inputs]
+    parts["new"].click(_new_handler(area, blank), new_inputs, outputs, js=CONFIRM_NEW, **private)
+    kept = [*area.fields, area.history, area.span]
+    triggers = [field.change for field in kept]
+    gr.on(
+        triggers,
+        _save_to_browser(area),
+        kept,
+        [parts["store"], parts["saved"]],
+        trigger_mode="always_last",
+        show_progress="hidden",
+        **private,
+    )
+
+
+def _save_to_browser(area: OutputArea) -> Callable[..., tuple]:
+    def save(*values: Any) -> tuple:
+        fields, (history, span) = _split(area, values)
+        words = doc.word_count(str(fields.get(area.main) or ""))
+        return {"fields": fields, "history": history, "span": span}, f"{SAVED} · {words} words"
+
+    return save
+
+
+def restore_handler(area: OutputArea) -> Callable[[Any], list]:
+    """The page-load handler: the tab's saved fields, history and span (unchanged when none)."""
+
+    def restore(saved: Any) -> list:
+        if not isinstance(saved, dict) or not isinstance(saved.get("fields"), dict):
+            return [*[gr.skip()] * (len(area.names) + 4)]
+        fields = saved["fields"]
+        text = str(fields.get(area.main) or "")
+        span = doc.live_span(text, saved.get("span"))
+        history = saved.get("history") or doc.new_history()
+        return [*_field_updates(area, fields), history, span, span_line(text, span), SAVED]
+
+    return restore
+
+
+def restore_on_load(demo: gr.Blocks, desks: Sequence[tuple[OutputArea, dict]], settings: list) -> None:
+    """Bring back every tab's saved work and the settings when the page (re)loads; keep settings saved."""
+    private = {"api_visibility": "private", "queue": False}
+    for area, parts in desks:
+        outputs = [*area.fields, area.history, area.span, area.span_info, parts["saved"]]
+        demo.load(restore_handler(area), parts["store"], outputs, **private)
+    store = gr.BrowserState(None, storage_key="nlg-desk-settings", secret=STORAGE_SECRET)
+
+    def restore_settings(saved: Any) -> list:
+        if not isinstance(saved, list) or len(saved) != len(settings):
+            return [gr.skip()] * len(settings)
+        return saved
+
+    demo.load(restore_settings, store, settings, **private)
+    triggers = [setting.change for setting in settings]
+    gr.on(triggers, lambda *values: list(values), settings, store, trigger_mode="always_last", **private)
