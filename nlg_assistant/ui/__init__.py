@@ -57,7 +57,7 @@ def build_ui(backend: Backend, config: AppConfig) -> gr.Blocks:
         _header(backend.info)
         with gr.Row():
             with gr.Column(scale=3):
-                tabs = gr.Tabs()
+                tabs = gr.Tabs(overflow_behavior="wrap")  # on a phone every tab stays in sight
             with gr.Column(scale=1, min_width=300):
                 settings = settings_panel(limit)
         with tabs:

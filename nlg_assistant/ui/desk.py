@@ -26,10 +26,6 @@ SAVED = "✓ Saved in this browser"
 DESK_CSS = """
 #story-cards, #article-cards, #fewshot-cards { gap: 0.5em; }
 .saved-line { font-size: 0.8em; opacity: 0.75; }
-@media (max-width: 640px) {
-  .tab-container { overflow-x: auto !important; flex-wrap: nowrap !important; }
-  .tab-container button { white-space: nowrap; flex: 0 0 auto; }
-}
 """
 CONFIRM_NEW = (
     "(...values) => confirm('Start a new document? This clears the text and notes of this tab "
