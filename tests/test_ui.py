@@ -132,7 +132,7 @@ def _drive(backend, run, values, before="Mine.", history=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # gr.Warning outside a request only warns
         fields = {"story": before, "memory": "A fox."}
-        return list(output._drive(run, values, 64, fields, "story", history, request))
+        return list(output._drive(run, values, 64, fields, before, history, request))
 
 
 OLDER = document.record(None, {"story": "older", "memory": ""})

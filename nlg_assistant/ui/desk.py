@@ -1,8 +1,9 @@
 """What keeps a tab's work: Undo/Redo, Save/Open as Markdown, New document and browser autosave.
 
 Autosave keeps every field, the history and the generated span of each tab in the browser's
-localStorage (`gr.BrowserState`, one key per tab, one for the settings); nothing is stored on
-the server. `wire_desk` adds these to a tab's `OutputArea`; `restore_on_load` brings the saved
+localStorage (`gr.BrowserState`, one key per tab); nothing is stored on
+the server. The settings are kept in plain localStorage by the page's own script.
+`wire_desk` adds these to a tab's `OutputArea`; `restore_on_load` brings the saved
 values back when the page loads.
 """
 
@@ -27,6 +28,16 @@ DESK_CSS = """
 #story-cards, #article-cards, #fewshot-cards { gap: 0.5em; }
 .saved-line { font-size: 0.8em; opacity: 0.75; }
 """
+SETTINGS_KEY = "nlg-desk-settings"
+RESTORE_SETTINGS_JS = f"""(...now) => {{
+  try {{
+    const saved = JSON.parse(localStorage.getItem("{SETTINGS_KEY}"));
+    return Array.isArray(saved) && saved.length === now.length ? saved : now;
+  }} catch (error) {{ return now; }}
+}}"""
+SAVE_SETTINGS_JS = f"""(...values) => {{
+  localStorage.setItem("{SETTINGS_KEY}", JSON.stringify(values));
+}}"""
 CONFIRM_NEW = (
     "(...values) => confirm('Start a new document? This clears the text and notes of this tab "
     "(Undo brings them back).') ? [true, ...values.slice(1)] : [false, ...values.slice(1)]"
@@ -190,13 +201,9 @@ def restore_on_load(demo: gr.Blocks, desks: Sequence[tuple[OutputArea, dict]], s
     for area, parts in desks:
         outputs = [*area.fields, area.history, area.span, area.span_info, parts["saved"]]
         demo.load(restore_handler(area), parts["store"], outputs, **private)
-    store = gr.BrowserState(None, storage_key="nlg-desk-settings", secret=STORAGE_SECRET)
-
-    def restore_settings(saved: Any) -> list:
-        if not isinstance(saved, list) or len(saved) != len(settings):
-            return [gr.skip()] * len(settings)
-        return saved
-
-    demo.load(restore_settings, store, settings, **private)
+    # The settings are kept by the browser alone (plain localStorage, no server round trip): a
+    # server-side update would replace the sliders' unchecked copies in the session, bringing
+    # back gradio's own range check (an "Error" badge instead of our message at the field).
+    demo.load(None, settings, settings, js=RESTORE_SETTINGS_JS, **private)
     triggers = [setting.change for setting in settings]
-    gr.on(triggers, lambda *values: list(values), settings, store, trigger_mode="always_last", **private)
+    gr.on(triggers, None, settings, None, js=SAVE_SETTINGS_JS, trigger_mode="always_last", **private)

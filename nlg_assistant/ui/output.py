@@ -69,16 +69,17 @@ def _drive(
     setting_values: Sequence[Any],
     limit: int,
     fields: dict,
-    main: str,
+    base: str,
     history: Any,
     request: LastRequest,
 ) -> Iterator[tuple]:
     """Stream into the document: yields (document, status, span line, history, span, last, drafts, *cards).
 
-    The fields before the run become an Undo step once something is written. Any error becomes
+    `fields` (the tab as it is) become an Undo step once something is written; the document
+    becomes `base` (the document without a regenerated span) plus what is written. Any error becomes
     a visible warning and the document keeps the user's text (plus whatever was written).
     """
-    before = fields[main] or ""
+    before = base
     text, skip, no_cards = before, gr.skip(), [gr.skip()] * (2 * MAX_CARDS)
     recorded = doc.record(history, fields)
     yield before, "Starting…", "", skip, skip, skip, None, *cards(None)
@@ -235,12 +236,12 @@ def _run_handler(area: OutputArea, mode: str, runner: Runner, limit: int) -> Cal
                 yield gr.skip(), message, *[gr.skip()] * (len(area.run_outputs()) - 2)
                 return
             base = doc.without_span(fields[area.main], span)
-            fields, request = {**last.fields, area.main: base}, last
-            request_mode = last.mode
+            request, asked = last, {**last.fields, area.main: base}
         else:
-            request, request_mode = LastRequest(mode, fields), mode
-        steps = lambda s: runner(request_mode, fields, fields[area.main] or "", s)  # noqa: E731
-        yield from _drive(steps, values[count + 3 :], limit, fields, area.main, history, request)
+            base = fields[area.main] or ""
+            request, asked = LastRequest(mode, fields), fields
+        steps = lambda s: runner(request.mode, asked, base, s)  # noqa: E731
+        yield from _drive(steps, values[count + 3 :], limit, fields, base, history, request)
 
     return run
 
