@@ -164,6 +164,18 @@ def test_drive_keeps_the_users_text_on_errors(backend):
     assert "temperature" in _drive(backend, run, _values(temperature=9.0))[-1][1]
 
 
+def test_drive_shows_drafts_as_cards_while_they_stream():
+    def run(settings):
+        yield Progress("Mine. A fox", "Writing…", drafts=(" A fox", " A cat", " Rain"))
+        yield Progress("Mine. A fox ran.", "Writing…")
+
+    first, second = _drive(None, run, _values())[1:3]
+    boxes, columns = first[8::2], first[7::2]
+    assert [c.visible for c in columns] == [True, True, True, False]
+    assert [b.value for b in boxes[:3]] == ["Mine. A fox", "Mine. A cat", "Mine. Rain"]
+    assert all(update == {"__type__": "update"} for update in second[7:])  # one draft: cards untouched
+
+
 def test_span_line_follows_the_live_span():
     span = document.span_of("Once upon a time", 4)
     assert "Last generation: 3 words" in output.span_line("Once upon a time", span)

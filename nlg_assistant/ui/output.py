@@ -89,7 +89,8 @@ def _drive(
             text, first = progress.text, span is None
             span = doc.span_of(text, _start(before, text))
             once = (recorded, span, request) if first else (skip, span, skip)
-            yield text, progress.status, span_line(text, span), *once, skip, *no_cards
+            streaming = _streaming_cards(text, progress.drafts) if progress.drafts else no_cards
+            yield text, progress.status, span_line(text, span), *once, skip, *streaming
     except Exception as error:  # the server keeps serving and the user's text stays, whatever failed
         message = error_message(error)
         written = text != before
@@ -113,6 +114,12 @@ def _drafts(text: str, start: int, result: GenerationResult | None) -> dict | No
         return None
     base = text[: len(text) - len(result.texts[0])]
     return {"start": min(start, len(base)), "texts": [base + draft for draft in result.texts]}
+
+
+def _streaming_cards(text: str, drafts: Sequence[str]) -> list:
+    """Card updates while drafts stream: each card shows the shared beginning plus its draft so far."""
+    base = text[: len(text) - len(drafts[0])]
+    return cards({"start": len(base), "texts": [base + draft for draft in drafts]})
 
 
 def cards(drafts: dict | None) -> list:
