@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from appserver import REPO_ROOT, start_app
 
+from nlg_assistant.tasks.fewshot import DEFAULT_PRESET, preset_rows
+
 pytestmark = pytest.mark.browser
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -287,6 +289,10 @@ def test_reload_and_a_new_browser_bring_back_text_settings_and_undo(browser, ser
     page.locator("#story-style textarea").fill("Warm")
     _set_setting(page, "Max new tokens", 9)
     _run_and_wait(page, "generate", "finish:")
+    page.get_by_role("tab", name="Few-shot style").click()
+    page.locator("#fewshot-input textarea").fill("hey, running late")
+    page.get_by_label("Instruction").fill("Rewrite it politely.")
+    page.get_by_role("tab", name="Story continuation").click()
     edited = _output(page, "story").input_value() + " The end."
     _output(page, "story").fill(edited)
     page.wait_for_timeout(800)  # autosave is one quick round trip after each change
@@ -295,6 +301,11 @@ def test_reload_and_a_new_browser_bring_back_text_settings_and_undo(browser, ser
     assert _story_fields(page) == (edited, "Pip, a fox.", "Warm")
     assert _value(page, 'input[aria-label="number input for Max new tokens"]') == "9"
     page.locator("#story-saved").get_by_text("Saved in this browser").wait_for()
+    page.get_by_role("tab", name="Few-shot style").click()
+    assert _value(page, "#fewshot-input textarea") == "hey, running late"
+    assert page.get_by_label("Instruction").input_value() == "Rewrite it politely."
+    first_example = preset_rows(DEFAULT_PRESET)[1][0][0]
+    assert page.locator("#fewshot-table").get_by_text(first_example).count()  # the table came back whole
     state = context.storage_state()
     context.close()
     again = browser.new_context(viewport=VIEWPORT, storage_state=state)  # a browser restart

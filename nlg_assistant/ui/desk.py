@@ -63,7 +63,10 @@ def file_row(tab: str) -> dict[str, Any]:
         parts["saved"] = gr.Markdown("", elem_classes="saved-line", elem_id=f"{tab}-saved")
     parts["file"] = gr.File(label="Saved file", visible=False, height=60, elem_id=f"{tab}-file")
     parts["confirm"] = gr.Checkbox(False, visible=False)
-    parts["store"] = gr.BrowserState(None, storage_key=f"nlg-desk-{tab}", secret=STORAGE_SECRET)
+    # Rendered outside the tabs by `restore_on_load`: a hidden tab's components mount only when
+    # it is opened, and the page load must read every tab's saved work.
+    store = gr.BrowserState(None, storage_key=f"nlg-desk-{tab}", secret=STORAGE_SECRET, render=False)
+    parts["store"] = store
     return parts
 
 
@@ -72,9 +75,21 @@ def _split(area: OutputArea, values: Sequence[Any]) -> tuple[dict, list]:
     return dict(zip(area.names, values[:count], strict=True)), list(values[count:])
 
 
-def _field_updates(area: OutputArea, snapshot: dict) -> list:
-    """One update per field: the snapshot's value where it has one, else unchanged."""
-    return [snapshot[name] if name in snapshot else gr.skip() for name in area.names]
+def _field_updates(area: OutputArea, snapshot: dict, current: dict) -> list:
+    """One update per field: the snapshot's value where it has one, else unchanged.
+
+    A slider or number box left unchanged gets its current value back rather than `gr.skip()`:
+    gradio answers an update by rebuilding the component in the session, which would drop its
+    unchecked range (see `settings.unchecked`). Text boxes get `gr.skip()`, so that a slow
+    answer never overwrites what the writer typed meanwhile.
+    """
+    updates = []
+    for name, field in zip(area.names, area.fields, strict=True):
+        if name in snapshot:
+            updates.append(snapshot[name])
+        else:
+            updates.append(current.get(name) if isinstance(field, gr.Slider | gr.Number) else gr.skip())
+    return updates
 
 
 def _step_handler(area: OutputArea, step: Callable, word: str) -> Callable[..., list]:
@@ -85,11 +100,11 @@ def _step_handler(area: OutputArea, step: Callable, word: str) -> Callable[..., 
         snapshot, history = step(history, fields)
         if snapshot is None:
             gr.Warning(f"Nothing to {word.lower()}.")
-            skips = [gr.skip()] * (len(area.names) + 2)
-            return [*skips, f"Nothing to {word.lower()}.", gr.skip()]
+            same = [*_field_updates(area, {}, fields), gr.skip(), gr.skip()]
+            return [*same, f"Nothing to {word.lower()}.", gr.skip()]
         undos, redos = doc.counts(history)
         status = f"{word}: {undos} step(s) to undo, {redos} to redo."
-        return [*_field_updates(area, snapshot), history, None, status, ""]
+        return [*_field_updates(area, snapshot, fields), history, None, status, ""]
 
     return handler
 
@@ -111,7 +126,7 @@ def _coerce(value: Any, like: Any) -> Any:
 def _open_handler(area: OutputArea) -> Callable[..., list]:
     def open_file(data: bytes | None, *values: Any) -> list:
         fields, (history,) = _split(area, values)
-        keep = [*[gr.skip()] * len(area.names), gr.skip(), gr.skip()]
+        keep = [*_field_updates(area, {}, fields), gr.skip(), gr.skip()]
         if not data:
             return [*keep, gr.skip(), gr.skip()]
         try:
@@ -122,7 +137,7 @@ def _open_handler(area: OutputArea) -> Callable[..., list]:
             return [*keep, f"⚠ Could not open the file: {error}", gr.skip()]
         opened = {name: _coerce(value, fields.get(name)) for name, value in opened.items()}
         status = f"Opened a file ({doc.word_count(str(opened.get(area.main, '')))} words). Undo goes back."
-        return [*_field_updates(area, opened), doc.record(history, fields), None, status, ""]
+        return [*_field_updates(area, opened, fields), doc.record(history, fields), None, status, ""]
 
     return open_file
 
@@ -140,9 +155,9 @@ def _new_handler(area: OutputArea, blank: dict) -> Callable[..., list]:
     def new(confirmed: bool, *values: Any) -> list:
         fields, (history,) = _split(area, values)
         if not confirmed:
-            return [*[gr.skip()] * (len(area.names) + 4)]
+            return [*_field_updates(area, {}, fields), *[gr.skip()] * 4]
         status = "New document. Undo brings the old one back."
-        return [*_field_updates(area, blank), doc.record(history, fields), None, status, ""]
+        return [*_field_updates(area, blank, fields), doc.record(history, fields), None, status, ""]
 
     return new
 
@@ -183,14 +198,15 @@ def _save_to_browser(area: OutputArea) -> Callable[..., tuple]:
 def restore_handler(area: OutputArea) -> Callable[[Any], list]:
     """The page-load handler: the tab's saved fields, history and span (unchanged when none)."""
 
-    def restore(saved: Any) -> list:
+    def restore(saved: Any, *values: Any) -> list:
+        now, _ = _split(area, values)
         if not isinstance(saved, dict) or not isinstance(saved.get("fields"), dict):
-            return [*[gr.skip()] * (len(area.names) + 4)]
-        fields = saved["fields"]
+            return [*_field_updates(area, {}, now), *[gr.skip()] * 4]
+        fields = {**now, **saved["fields"]}
         text = str(fields.get(area.main) or "")
         span = doc.live_span(text, saved.get("span"))
         history = saved.get("history") or doc.new_history()
-        return [*_field_updates(area, fields), history, span, span_line(text, span), SAVED]
+        return [*_field_updates(area, fields, now), history, span, span_line(text, span), SAVED]
 
     return restore
 
@@ -200,7 +216,8 @@ def restore_on_load(demo: gr.Blocks, desks: Sequence[tuple[OutputArea, dict]], s
     private = {"api_visibility": "private", "queue": False}
     for area, parts in desks:
         outputs = [*area.fields, area.history, area.span, area.span_info, parts["saved"]]
-        demo.load(restore_handler(area), parts["store"], outputs, **private)
+        parts["store"].render()
+        demo.load(restore_handler(area), [parts["store"], *area.fields], outputs, **private)
     # The settings are kept by the browser alone (plain localStorage, no server round trip): a
     # server-side update would replace the sliders' unchecked copies in the session, bringing
     # back gradio's own range check (an "Error" badge instead of our message at the field).
