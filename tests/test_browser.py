@@ -391,6 +391,10 @@ def test_save_then_open_round_trips_every_field(page):
     link.wait_for()
     saved = page.request.get(link.get_attribute("href")).body()
     assert saved.decode().startswith("---\nnlg-assistant: article\n")
+    page.once("dialog", lambda dialog: dialog.dismiss())  # New asks first: "no" keeps everything
+    page.locator("#article-new").click()
+    page.wait_for_timeout(500)
+    assert _value(page, "#article-document textarea") == ARTICLE_FIELDS["#article-document"]
     page.once("dialog", lambda dialog: dialog.accept())
     page.locator("#article-new").click()
     _wait_value(page, "#article-document textarea", "")
