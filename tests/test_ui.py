@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from nlg_assistant import document, ui
+from nlg_assistant.backend import GenerationError
 from nlg_assistant.config import SETTING_NAMES, AppConfig, GenerationSettings, SettingsError
 from nlg_assistant.tasks import BY_NAME, Progress
 from nlg_assistant.tasks.story import story_steps
@@ -174,6 +175,20 @@ def test_drive_shows_drafts_as_cards_while_they_stream():
     assert [c.visible for c in columns] == [True, True, True, False]
     assert [b.value for b in boxes[:3]] == ["Mine. A fox", "Mine. A cat", "Mine. Rain"]
     assert all(update == {"__type__": "update"} for update in second[7:])  # one draft: cards untouched
+
+
+def test_a_failed_regenerate_gives_the_span_back():
+    def run(settings):
+        raise GenerationError("the model is busy")
+        yield  # a generator, like every task
+
+    request = output.LastRequest("generate", {"story": "Mine."})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fields = {"story": "Mine. Old span."}
+        outputs = list(output._drive(run, _values(), 64, fields, "Mine.", None, request, "Mine. Old span."))
+    assert outputs[0][0] == "Mine." and outputs[-1][0] == "Mine. Old span."
+    assert outputs[-1][1] == "⚠ the model is busy"
 
 
 def test_span_line_follows_the_live_span():

@@ -72,12 +72,14 @@ def _drive(
     base: str,
     history: Any,
     request: LastRequest,
+    original: str | None = None,
 ) -> Iterator[tuple]:
     """Stream into the document: yields (document, status, span line, history, span, last, drafts, *cards).
 
     `fields` (the tab as it is) become an Undo step once something is written; the document
     becomes `base` (the document without a regenerated span) plus what is written. Any error becomes
-    a visible warning and the document keeps the user's text (plus whatever was written).
+    a visible warning and the document keeps the user's text (plus whatever was written); when
+    nothing was written it is `original` again (a Regenerate that failed gives its span back).
     """
     before = base
     text, skip, no_cards = before, gr.skip(), [gr.skip()] * (2 * MAX_CARDS)
@@ -93,9 +95,10 @@ def _drive(
             yield text, progress.status, span_line(text, span), *once, skip, *streaming
     except Exception as error:  # the server keeps serving and the user's text stays, whatever failed
         message = error_message(error)
-        written = text != before
-        once = (recorded, span, request) if written else (skip, skip, skip)
-        yield text, message, span_line(text, span) if written else skip, *once, skip, *no_cards
+        if text == before:
+            yield original if original is not None else before, message, *[skip] * 4, skip, *no_cards
+            return
+        yield text, message, span_line(text, span), recorded, span, request, skip, *no_cards
         return
     span = doc.span_of(text, _start(before, text))
     drafts = _drafts(text, span["start"], progress.result if progress else None)
@@ -248,7 +251,8 @@ def _run_handler(area: OutputArea, mode: str, runner: Runner, limit: int) -> Cal
             base = fields[area.main] or ""
             request, asked = LastRequest(mode, fields), fields
         steps = lambda s: runner(request.mode, asked, base, s)  # noqa: E731
-        yield from _drive(steps, values[count + 3 :], limit, fields, base, history, request)
+        original = fields[area.main] or ""
+        yield from _drive(steps, values[count + 3 :], limit, fields, base, history, request, original)
 
     return run
 
