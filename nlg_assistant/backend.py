@@ -104,6 +104,15 @@ class GenerationResult:
 
 
 @dataclass(frozen=True)
+class Alternative:
+    """One likely next token at a point in the text: its text, probability and (local models) its id."""
+
+    text: str
+    probability: float
+    token_id: int | None = None
+
+
+@dataclass(frozen=True)
 class BackendInfo:
     """What the header shows and what prompt builders need to fit the window."""
 

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from appserver import REPO_ROOT, start_app
 
+from nlg_assistant.tasks.fewshot import DEFAULT_PRESET, preset_rows
+
 pytestmark = pytest.mark.browser
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -98,7 +100,8 @@ def _set_seed(page, value: int) -> None:
 
 
 def _output(page, tab: str):
-    return page.locator(f"#{tab}-output textarea")
+    """The tab's document box (the story itself, the article, the few-shot output)."""
+    return page.locator(f"#{tab}-document textarea")
 
 
 def _status(page, tab: str) -> str:
@@ -141,8 +144,7 @@ def _lengths_while_streaming(page, tab: str, count: int = 3) -> list[int]:
 
 
 def test_story_streams_stops_and_undoes(page):
-    page.locator("#story-text textarea").fill("Once upon a time there was a little fox")
-    _output(page, "story").fill("My own draft.")
+    _output(page, "story").fill("Once upon a time there was a little fox")
     _set_setting(page, "Max new tokens", 1024)
     _set_seed(page, LONG_SEED)
     page.locator("#story-generate").click()
@@ -156,13 +158,14 @@ def test_story_streams_stops_and_undoes(page):
     page.wait_for_timeout(1000)
     assert _output(page, "story").input_value() == settled  # nothing more after Stop
     page.locator("#story-undo").click()
-    page.wait_for_function("document.querySelector('#story-output textarea').value === 'My own draft.'")
+    back = "Once upon a time there was a little fox"
+    page.wait_for_function("(t) => document.querySelector('#story-document textarea').value === t", arg=back)
 
 
 def test_stop_with_nothing_running_is_harmless_and_generation_still_works(page):
     page.locator("#story-stop").click()
     page.locator("#story-stop").click()
-    page.locator("#story-text textarea").fill("The princess walked to the castle")
+    _output(page, "story").fill("The princess walked to the castle")
     _set_setting(page, "Max new tokens", 8)
     page.locator("#story-generate").click()
     assert "finish:" in _wait_for_status(page, "story", "finish: eos", "finish: length")
@@ -170,18 +173,18 @@ def test_stop_with_nothing_running_is_harmless_and_generation_still_works(page):
 
 
 def test_empty_prompt_warns_and_keeps_the_users_text(page):
-    _output(page, "story").fill("My own words stay.")
-    page.locator("#story-text textarea").fill("   ")
+    page.locator("#story-memory textarea").fill("My own notes stay.")
+    _output(page, "story").fill("   ")
     page.locator("#story-generate").click()
     page.get_by_text("The story is empty").first.wait_for()
     assert _wait_for_status(page, "story", "⚠").startswith("⚠")
-    assert _output(page, "story").input_value() == "My own words stay."
+    assert _output(page, "story").input_value() == "   "
+    assert page.locator("#story-memory textarea").input_value() == "My own notes stay."
 
 
 def test_out_of_range_values_are_named_at_their_field_and_keep_the_text(page):
     """Typed -3 once ran greedy silently; an out-of-range seed covered the output with an "Error" badge."""
     _output(page, "story").fill("My own words stay.")
-    page.locator("#story-text textarea").fill("Once upon a time")
     _set_setting(page, "Temperature", -3)
     page.locator('input[aria-label="number input for Temperature"]').blur()
     temperature = page.locator("#setting-temperature")
@@ -196,14 +199,17 @@ def test_out_of_range_values_are_named_at_their_field_and_keep_the_text(page):
     assert page.get_by_text("Error", exact=True).count() == 0
 
 
-def test_continue_extends_the_edited_output(page):
-    page.locator("#story-text textarea").fill("Once upon a time")
-    _output(page, "story").fill(" there was a fox")
+def test_continue_extends_the_edited_document(page):
+    _output(page, "story").fill("Once upon a time there was a fox")
     _set_setting(page, "Max new tokens", 10)
     page.locator("#story-continue").click()
     _wait_for_status(page, "story", "finish: eos", "finish: length")
-    text = _output(page, "story").input_value()
-    assert text.startswith(" there was a fox") and len(text) > len(" there was a fox")
+    text, mine = _output(page, "story").input_value(), "Once upon a time there was a fox"
+    assert text.startswith(mine) and len(text) > len(mine)
+    page.locator("#story-span").get_by_text("Regenerate replaces it").wait_for()  # the span is marked
+    _output(page, "story").press("End")
+    _output(page, "story").type("!")  # an edit accepts it
+    page.wait_for_function("!document.querySelector('#story-span').innerText.includes('Regenerate')")
 
 
 def _run_and_wait(page, button: str, needle: str) -> str:
@@ -220,13 +226,13 @@ def _run_and_wait(page, button: str, needle: str) -> str:
 
 
 def test_regenerate_with_a_fixed_seed_repeats_the_last_request(page):
-    page.locator("#story-text textarea").fill("Once upon a time")
+    _output(page, "story").fill("Once upon a time")
     _set_setting(page, "Max new tokens", 10)
     _set_seed(page, 3)
     first = _run_and_wait(page, "generate", "seed 3")
     continued = _run_and_wait(page, "continue", "seed 3")
     assert continued.startswith(first) and len(continued) > len(first)
-    same = "(t) => document.querySelector('#story-output textarea').value === t"
+    same = "(t) => document.querySelector('#story-document textarea').value === t"
     _run_and_wait(page, "regenerate", "seed 3")
     page.wait_for_function(same, arg=continued, timeout=10_000)  # the Continue again, same seed
     page.locator("#story-undo").click()  # back to the text before Regenerate
@@ -252,28 +258,202 @@ def test_article_outline_then_sections(page):
     assert article.startswith("## Hives\n\n") and "\n\n## Honey\n\n" in article
 
 
-def test_fewshot_drafts_can_be_picked(page):
+# ---------------------------------------------------------------------------- the writer's desk
+
+
+def _value(page, selector: str) -> str:
+    return page.locator(selector).first.input_value()
+
+
+def _wait_value(page, selector: str, value: str) -> None:
+    """Wait until the box at `selector` holds `value` (updates land asynchronously)."""
+    script = "([s, v]) => document.querySelector(s)?.value === v"
+    page.wait_for_function(script, arg=[selector, value])
+
+
+def _story_fields(page) -> tuple[str, str, str]:
+    return tuple(_value(page, f"#story-{name} textarea") for name in ("document", "memory", "style"))
+
+
+def _wait_saved(page, tab: str, words_in: str) -> None:
+    page.locator(f"#{tab}-saved").get_by_text(f"Saved in this browser · {words_in} words").wait_for()
+
+
+def test_reload_and_a_new_browser_bring_back_text_settings_and_undo(browser, server):
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server.url)
+    _output(page, "story").fill("Once upon a time")
+    page.locator("#story-memory textarea").fill("Pip, a fox.")
+    page.locator("#story-style textarea").fill("Warm")
+    _set_setting(page, "Max new tokens", 9)
+    _run_and_wait(page, "generate", "finish:")
     page.get_by_role("tab", name="Few-shot style").click()
-    page.locator("#fewshot-input textarea").fill("hey, running late, start without me")
-    _set_setting(page, "Max new tokens", 10)
-    _set_setting(page, "Drafts", 2)
-    page.locator("#fewshot-generate").click()
-    _wait_for_status(page, "fewshot", "finish:")
-    first = _output(page, "fewshot").input_value()
-    page.locator("#fewshot-drafts").get_by_text("Draft 2").click()
-    page.wait_for_function(
-        "(first) => document.querySelector('#fewshot-output textarea').value !== first", arg=first
-    )
+    page.locator("#fewshot-input textarea").fill("hey, running late")
+    page.get_by_label("Instruction").fill("Rewrite it politely.")
+    page.get_by_role("tab", name="Story continuation").click()
+    edited = _output(page, "story").input_value() + " The end."
+    _output(page, "story").fill(edited)
+    page.wait_for_timeout(800)  # autosave is one quick round trip after each change
+    page.reload()
+    _wait_value(page, "#story-document textarea", edited)
+    assert _story_fields(page) == (edited, "Pip, a fox.", "Warm")
+    assert _value(page, 'input[aria-label="number input for Max new tokens"]') == "9"
+    page.locator("#story-saved").get_by_text("Saved in this browser").wait_for()
+    page.get_by_role("tab", name="Few-shot style").click()
+    assert _value(page, "#fewshot-input textarea") == "hey, running late"
+    assert page.get_by_label("Instruction").input_value() == "Rewrite it politely."
+    first_example = preset_rows(DEFAULT_PRESET)[1][0][0]
+    assert page.locator("#fewshot-table").get_by_text(first_example).count()  # the table came back whole
+    state = context.storage_state()
+    context.close()
+    again = browser.new_context(viewport=VIEWPORT, storage_state=state)  # a browser restart
+    page = again.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server.url)
+    _wait_value(page, "#story-document textarea", edited)
+    assert _value(page, 'input[aria-label="number input for Max new tokens"]') == "9"
+    page.locator("#story-undo").click()  # the history came back too
+    _wait_value(page, "#story-document textarea", "Once upon a time")
+    page.locator("#story-redo").click()
+    _wait_value(page, "#story-document textarea", edited)
+    again.close()
 
 
-def test_export_offers_a_markdown_file(page):
-    page.locator("#story-text textarea").fill("Once upon a time")
-    _output(page, "story").fill(" there was a fox.")
-    page.locator("#story-export").click()
-    link = page.locator('#story-file a[download="story.md"]')
+def _article_state(page) -> tuple[str, str]:
+    return _value(page, "#article-outline textarea"), _value(page, "#article-document textarea")
+
+
+def _article_step(page, button: str, needle: str = "finish:") -> None:
+    before = _status(page, "article")
+    page.locator(f"#{button}").click()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = _status(page, "article")
+        if status != before and needle in status and "Writing" not in status:
+            page.wait_for_timeout(500)
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"{button} never finished: {_status(page, 'article')!r}")
+
+
+def test_undo_and_redo_walk_five_steps_including_an_outline_overwrite(page):
+    page.get_by_role("tab", name="Topic → Article").click()
+    page.locator("#article-topic textarea, #article-topic input").first.fill("Urban beekeeping")
+    _set_setting(page, "Max new tokens", 12)
+    _set_setting(page, "Target length (words)", 50)
+    page.locator("#article-outline textarea").fill("1. My own plan")
+    states = [_article_state(page)]
+    for button, needle in (
+        ("article-outline-button", "finish:"),  # overwrites the hand-written outline
+        ("article-generate", "Article:"),
+        ("article-outline-button", "finish:"),
+        ("article-continue", "finish:"),
+        ("article-reject", "Last generation"),  # removes what Continue wrote
+    ):
+        if button == "article-reject":
+            page.locator("#article-span").get_by_text(needle).wait_for()
+            page.locator(f"#{button}").click()
+            page.wait_for_function("!document.querySelector('#article-span').innerText.includes('Last')")
+            page.wait_for_timeout(300)
+        else:
+            _article_step(page, button, needle)
+        states.append(_article_state(page))
+    assert states[1][0] != states[0][0] and states[4][1] != states[3][1]
+    for expected in reversed(states[:-1]):
+        page.locator("#article-undo").click()
+        _wait_value(page, "#article-outline textarea", expected[0])
+        _wait_value(page, "#article-document textarea", expected[1])
+    for expected in states[1:]:
+        page.locator("#article-redo").click()
+        _wait_value(page, "#article-outline textarea", expected[0])
+        _wait_value(page, "#article-document textarea", expected[1])
+
+
+ARTICLE_FIELDS = {
+    "#article-topic": "Urban beekeeping",
+    "#article-outline": '1. Hives\n2. Honey: "sweet"',
+    "#article-document": "## Hives\n\nBees live here.\n\n---\n\nThe end 🐝",
+}
+
+
+def test_save_then_open_round_trips_every_field(page):
+    page.get_by_role("tab", name="Topic → Article").click()
+    for selector, value in ARTICLE_FIELDS.items():
+        page.locator(f"{selector} textarea, {selector} input").first.fill(value)
+    brief = {"Keywords": "hives, honey", "Audience": "city dwellers", "Tone": "friendly"}
+    for label, value in brief.items():
+        page.get_by_label(label, exact=True).fill(value)
+    _set_setting(page, "Target length (words)", 450)
+    page.locator("#article-save").click()
+    link = page.locator('#article-file a[download="article.md"]')
     link.wait_for()
-    markdown = page.request.get(link.get_attribute("href")).text()
-    assert markdown == "# Story\n\nOnce upon a time there was a fox.\n"
+    saved = page.request.get(link.get_attribute("href")).body()
+    assert saved.decode().startswith("---\nnlg-assistant: article\n")
+    page.once("dialog", lambda dialog: dialog.dismiss())  # New asks first: "no" keeps everything
+    page.locator("#article-new").click()
+    page.wait_for_timeout(500)
+    assert _value(page, "#article-document textarea") == ARTICLE_FIELDS["#article-document"]
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("#article-new").click()
+    _wait_value(page, "#article-document textarea", "")
+    assert page.get_by_label("Tone", exact=True).input_value() == ""
+    with page.expect_file_chooser() as chooser:
+        page.locator("#article-open").click()
+    chooser.value.set_files(files=[{"name": "article.md", "mimeType": "text/markdown", "buffer": saved}])
+    _wait_value(page, "#article-document textarea", ARTICLE_FIELDS["#article-document"])
+    for selector, value in ARTICLE_FIELDS.items():
+        assert _value(page, f"{selector} textarea, {selector} input") == value
+    for label, value in brief.items():
+        assert page.get_by_label(label, exact=True).input_value() == value
+    assert _value(page, 'input[aria-label="number input for Target length (words)"]') == "450"
+
+
+def test_a_binary_or_huge_upload_is_refused_and_nothing_is_lost(page):
+    _output(page, "story").fill("My story stays.")
+    with page.expect_file_chooser() as chooser:
+        page.locator("#story-open").click()
+    chooser.value.set_files(files=[{"name": "x.txt", "mimeType": "text/plain", "buffer": b"\x00\x01bin"}])
+    assert "not text" in _wait_for_status(page, "story", "⚠")
+    assert _output(page, "story").input_value() == "My story stays."
+
+
+def test_three_drafts_appear_as_cards_and_one_is_taken(page):
+    _output(page, "story").fill("Once upon a time")
+    _set_setting(page, "Max new tokens", 8)
+    _set_setting(page, "Drafts", 3)
+    _run_and_wait(page, "generate", "finish:")
+    cards = [page.locator(f"#story-use-{n}") for n in (1, 2, 3, 4)]
+    for card in cards[:3]:
+        card.wait_for()
+    assert not cards[3].is_visible()
+    first = _output(page, "story").input_value()
+    texts = page.locator("#story-cards textarea")
+    second = texts.nth(1).input_value()
+    assert second.startswith("Once upon a time") and texts.nth(0).input_value() == first
+    cards[1].click()
+    _wait_value(page, "#story-document textarea", second)
+    page.locator("#story-undo").click()  # taking a draft is one Undo step
+    _wait_value(page, "#story-document textarea", first)
+
+
+def test_phone_screen_shows_every_tab_and_the_actions_above_the_examples(browser, server, tmp_path):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server.url)
+    page.locator("#story-generate").wait_for()
+    page.screenshot(path=str(tmp_path / "phone.png"))
+    for name in ("Story continuation", "Topic → Article", "Few-shot style"):
+        tab = page.get_by_role("tab", name=name)
+        assert tab.is_visible(), name
+        box = tab.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, (name, box)
+    generate = page.locator("#story-generate").bounding_box()
+    examples = page.locator("#story-examples").bounding_box()
+    assert generate["y"] + generate["height"] < examples["y"]
+    context.close()
 
 
 # ---------------------------------------------------------------------------- screenshots

@@ -14,6 +14,7 @@ from nlg_assistant.backend import Prompt, max_new_tokens_limit, prompt_budget
 from nlg_assistant.config import GenerationSettings
 from nlg_assistant.prompts import PRESETS, PromptError, build_fewshot, suggested_sections
 from nlg_assistant.tasks import BY_NAME, TASKS, stream_progress
+from nlg_assistant.tasks import progress as progress_module
 from nlg_assistant.tasks.article import (
     article_steps,
     continue_article_steps,
@@ -102,6 +103,17 @@ def test_stream_progress_grows_and_ends_with_the_result(backend):
     assert final.result is not None and final.text == "Before. " + final.result.texts[0]
     assert final.status == final.result.status_line()
     assert all(step.result is None for step in steps[:-1])
+
+
+def test_drafts_stream_side_by_side(backend, monkeypatch):
+    monkeypatch.setattr(progress_module, "STREAM_EVERY_S", 0.0)  # an update for every token
+    settings = GenerationSettings(max_new_tokens=12, num_drafts=3, seed=5)
+    steps = list(stream_progress(backend, Prompt("Once upon a time"), settings, base="Before. "))
+    streaming = [step for step in steps[:-1] if step.drafts]
+    assert streaming, "no update showed the drafts while they streamed"
+    assert all(len(step.drafts) == 3 and step.text == "Before. " + step.drafts[0] for step in streaming)
+    for draft, final in zip(streaming[-1].drafts, steps[-1].result.texts, strict=True):
+        assert final.startswith(draft)  # each card grows toward its draft's final text
 
 
 def test_closing_the_stream_early_cancels_the_backend(backend):

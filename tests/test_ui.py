@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from nlg_assistant import ui
+from nlg_assistant import document, ui
+from nlg_assistant.backend import GenerationError
 from nlg_assistant.config import SETTING_NAMES, AppConfig, GenerationSettings, SettingsError
 from nlg_assistant.exports import ExportFolder
 from nlg_assistant.tasks import BY_NAME, Progress
@@ -109,19 +110,8 @@ def test_settings_from_values_needs_every_field():
         settings_from_values(DEFAULT_VALUES[:-1], 100)
 
 
-def test_undo_history_keeps_the_newest_entries():
-    history: list[str] = []
-    for number in range(output.HISTORY_LIMIT + 5):
-        history = output.push_history(history, f"text {number}")
-    assert len(history) == output.HISTORY_LIMIT
-    previous, rest = output.pop_history(history)
-    assert previous == f"text {output.HISTORY_LIMIT + 4}" and len(rest) == output.HISTORY_LIMIT - 1
-    assert output.pop_history([]) == (None, [])
-
-
-def test_markdown_export_writes_sections_as_utf8(tmp_path):
-    markdown = output.to_markdown("Story", [("", "Il était une fois 🦊"), ("Memory", "猫"), ("Style", "  ")])
-    assert markdown == "# Story\n\nIl était une fois 🦊\n\n## Memory\n\n猫\n"
+def test_saving_writes_the_markdown_file_as_utf8(tmp_path):
+    markdown = document.to_markdown("story", {"story": "Il était une fois 🦊", "memory": "猫"})
     path = Path(_serving(tmp_path).export("story", markdown))
     assert path.name == "story.md" and path.is_relative_to(tmp_path)
     assert path.read_text(encoding="utf-8") == markdown
@@ -146,22 +136,28 @@ def test_concurrency_follows_the_engine():
 
 
 def _drive(backend, run, values, before="Mine.", history=None):
-    request = output.LastRequest("generate", (), before)
+    request = output.LastRequest("generate", {"story": before})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # gr.Warning outside a request only warns
-        return list(output._drive(run, values, 64, before, history or [], request))
+        fields = {"story": before, "memory": "A fox."}
+        return list(output._drive(run, values, 64, fields, before, history, request))
 
 
-def test_drive_pushes_undo_history_and_offers_drafts(backend):
+OLDER = document.record(None, {"story": "older", "memory": ""})
+
+
+def test_drive_appends_records_undo_marks_the_span_and_offers_drafts(backend):
     def run(settings):
-        return story_steps(backend, settings, "Once upon a time")
+        return story_steps(backend, settings, "", base="Mine.")
 
-    outputs = _drive(backend, run, _values(max_new_tokens=8, num_drafts=2), history=["older"])
-    text, status, history, drafts, picker, request = outputs[-1]
-    assert history == ["older", "Mine."]
-    assert len(drafts) == 2 and drafts[0] == text
-    assert picker.visible is True and picker.value == "Draft 1"
-    assert "finish:" in status and request == output.LastRequest("generate", (), "Mine.")
+    outputs = _drive(backend, run, _values(max_new_tokens=8, num_drafts=2), history=OLDER)
+    text, status, line, history, span, request, drafts, *cards = outputs[-1]
+    assert text.startswith("Mine.") and span == {"start": 5, "text": text[5:]}
+    assert history["undo"] == [*OLDER["undo"], {"story": "Mine.", "memory": "A fox."}]
+    assert f"Last generation: {document.word_count(text[5:])} words" in line
+    assert len(drafts["texts"]) == 2 and drafts["texts"][0] == text and drafts["start"] == 5
+    assert [card.visible for card in cards[0::2]] == [True, True, False, False]
+    assert "finish:" in status and request.mode == "generate"
 
 
 def test_drive_keeps_the_users_text_on_errors(backend):
@@ -169,22 +165,44 @@ def test_drive_keeps_the_users_text_on_errors(backend):
         return story_steps(backend, settings, "   ")
 
     for values in (_values(temperature=9.0), _values()):
-        outputs = _drive(backend, run, values, history=["older"])
-        text, status, history, *_ = outputs[-1]
-        assert text == "Mine." and history == ["older"]
+        outputs = _drive(backend, run, values, history=OLDER)
+        text, status, _, history, *_ = outputs[-1]
+        assert text == "Mine." and history == {"__type__": "update"}  # nothing written, no Undo step
         assert status.startswith("⚠")
     assert "temperature" in _drive(backend, run, _values(temperature=9.0))[-1][1]
 
 
-def test_undo_and_draft_picking():
+def test_drive_shows_drafts_as_cards_while_they_stream():
+    def run(settings):
+        yield Progress("Mine. A fox", "Writing…", drafts=(" A fox", " A cat", " Rain"))
+        yield Progress("Mine. A fox ran.", "Writing…")
+
+    first, second = _drive(None, run, _values())[1:3]
+    boxes, columns = first[8::2], first[7::2]
+    assert [c.visible for c in columns] == [True, True, True, False]
+    assert [b.value for b in boxes[:3]] == ["Mine. A fox", "Mine. A cat", "Mine. Rain"]
+    assert all(update == {"__type__": "update"} for update in second[7:])  # one draft: cards untouched
+
+
+def test_a_failed_regenerate_gives_the_span_back():
+    def run(settings):
+        raise GenerationError("the model is busy")
+        yield  # a generator, like every task
+
+    request = output.LastRequest("generate", {"story": "Mine."})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        text, status, history, picker = output._undo("now", ["older", "before"])
-        assert (text, history, picker.visible) == ("before", ["older"], False)
-        text, status, history, _ = output._undo("now", [])
-        assert (text, status, history) == ("now", "Nothing to undo.", [])
-    assert output._pick_draft(1, ["a", "b"]) == "b"
-    assert output._pick_draft(5, ["a"]) == {"__type__": "update"}
+        fields = {"story": "Mine. Old span."}
+        outputs = list(output._drive(run, _values(), 64, fields, "Mine.", None, request, "Mine. Old span."))
+    assert outputs[0][0] == "Mine." and outputs[-1][0] == "Mine. Old span."
+    assert outputs[-1][1] == "⚠ the model is busy"
+
+
+def test_span_line_follows_the_live_span():
+    span = document.span_of("Once upon a time", 4)
+    assert "Last generation: 3 words" in output.span_line("Once upon a time", span)
+    assert output.span_line("Once upon a time!", span) == ""  # edited: accepted
+    assert output.span_line("", None) == ""
 
 
 def test_build_ui_registers_the_api(backend):
@@ -232,9 +250,10 @@ def test_drive_keeps_partial_text_after_an_unexpected_failure():
         yield Progress("Mine. and more", "Writing…")
         raise RuntimeError("disk on fire")
 
-    outputs = _drive(None, run, _values(), history=[])
-    text, status, history, *_ = outputs[-1]
-    assert text == "Mine. and more" and history == ["Mine."]
+    outputs = _drive(None, run, _values(), history=None)
+    text, status, _, history, span, *_ = outputs[-1]
+    assert text == "Mine. and more" and span == {"start": 5, "text": " and more"}
+    assert history["undo"] == [{"story": "Mine.", "memory": "A fox."}]
     assert status.startswith("⚠ Something went wrong on the server") and "disk on fire" not in status
 
 
@@ -353,7 +372,8 @@ def test_every_generation_event_and_endpoint_shares_one_concurrency_group(backen
     demo = ui.build_ui(backend, AppConfig(engine="batched", max_batch_size=3, max_new_tokens_cap=64))
     grouped = {fn.name for fn in demo.fns.values() if fn.concurrency_id == GENERATION_GROUP}
     assert {"story", "article_outline", "article", "fewshot", "write_outline"} <= grouped
-    assert sum(fn.name == "run" for fn in demo.fns.values() if fn.concurrency_id == GENERATION_GROUP) == 6
+    runs = sum(fn.name == "run" for fn in demo.fns.values() if fn.concurrency_id == GENERATION_GROUP)
+    assert runs == 9  # Generate, Continue and Regenerate of three tabs
     assert all(fn.concurrency_limit == "default" for fn in demo.fns.values() if fn.name in grouped)
     assert demo._queue.default_concurrency_limit == 3  # the group's limit: the engine's batch
     assert not any(fn.concurrency_id == GENERATION_GROUP for fn in demo.fns.values() if fn.name == "_undo")
@@ -396,21 +416,25 @@ def test_a_refused_api_request_logs_one_line(backend, caplog):
 def test_ui_refuses_oversized_text_before_running_and_keeps_it(backend):
     import gradio as gr
 
+    names = ("story", "memory", "style")
     with gr.Blocks():
-        story = gr.Textbox(label="Story so far")
-        area = output.output_area("story", "Generate", "Output")
+        boxes = [gr.Textbox(label=name) for name in names]
+        area = output.output_area("story", "Generate", names, boxes, "story")
     calls = []
 
     def runner(mode, fields, base, s):
         calls.append(mode)
-        return story_steps(backend, s, fields[0], "", "", base)
+        return story_steps(backend, s, "", fields["memory"], fields["style"], base)
 
-    checked = output._checked(runner, [story], _serving(max_chars=100))
-    handler = output._run_handler("generate", 1, checked, 64)
-    updates = list(handler("x" * 101, "my own text", [], *_values(max_new_tokens=4)))
-    assert updates[-1][0] == "my own text" and not calls
-    assert "The story so far is too long: 101 characters; the limit is 100" in updates[-1][1]
-    assert area.output.elem_id == "story-output"
+    handler = output._run_handler(area, "generate", output._checked(runner, _serving(max_chars=100)), 64)
+    for story, memory in (("x" * 101, "A fox."), ("Mine.", "m" * 101)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # gr.Warning outside a request only warns
+            updates = list(handler(story, memory, "", None, None, None, *_values(max_new_tokens=4)))
+        assert updates[-1][0] == story and not calls
+        too_long = "story" if len(story) > 100 else "memory"
+        assert f"The {too_long} is too long: 101 characters; the limit is 100" in updates[-1][1]
+    assert area.document is boxes[0]
 
 
 def test_export_spam_is_swept(tmp_path):

@@ -23,11 +23,16 @@ STREAM_EVERY_S = 0.15  # coalesce tokens: ~7 updates a second per stream reads s
 
 @dataclass(frozen=True)
 class Progress:
-    """One streamed update: the output text so far and a status line (result set when a step ends)."""
+    """One streamed update: the output text so far and a status line (result set when a step ends).
+
+    `drafts` holds what each draft has written so far while two or more stream (else empty), so
+    that a UI can show them side by side as they grow.
+    """
 
     text: str
     status: str
     result: GenerationResult | None = None
+    drafts: tuple[str, ...] = ()
 
 
 def stream_progress(
@@ -47,16 +52,19 @@ def stream_progress(
     """
     stream = backend.start(prompt, settings)
     try:
-        written, last_sent, kept = "", 0.0, None
+        written, last_sent, kept, others = "", 0.0, None, {}
         for chunk in stream:
             if chunk.draft != 0:
+                others[chunk.draft] = others.get(chunk.draft, "") + chunk.text
                 continue
             written += chunk.text
             if enough is not None and (kept := enough(written)) is not None:
                 break
             if time.monotonic() - last_sent >= STREAM_EVERY_S:
                 last_sent = time.monotonic()
-                yield Progress(base + written, f"{label}Writing… {len(written):,} characters so far")
+                drafts = (written, *(others[d] for d in sorted(others))) if others else ()
+                status = f"{label}Writing… {len(written):,} characters so far"
+                yield Progress(base + written, status, drafts=drafts)
         result = _finished(stream, kept)
         yield Progress(base + result.texts[0], label + result.status_line(), result)
     finally:

@@ -19,6 +19,7 @@ from ..mcp_login import McpLogin
 from ..visitor_gate import VisitorGate
 from .api import register_api
 from .article_tab import article_tab
+from .desk import DESK_CSS, restore_on_load
 from .fewshot_tab import fewshot_tab
 from .output import APP_TITLE
 from .serving import Serving, concurrency_limit
@@ -59,13 +60,12 @@ def build_ui(backend: Backend, config: AppConfig, exports: ExportFolder | None =
         _header(backend.info)
         with gr.Row():
             with gr.Column(scale=3):
-                tabs = gr.Tabs()
+                tabs = gr.Tabs(overflow_behavior="wrap")  # on a phone every tab stays in sight
             with gr.Column(scale=1, min_width=300):
                 settings = settings_panel(limit)
         with tabs:
-            story_tab(backend, settings, serving)
-            article_tab(backend, settings, serving)
-            fewshot_tab(backend, settings, serving)
+            desks = [make(backend, settings, serving) for make in (story_tab, article_tab, fewshot_tab)]
+        restore_on_load(demo, desks, settings)
         register_api(backend, serving)
     demo.queue(default_concurrency_limit=concurrency_limit(config), max_size=config.max_queue)
     return demo
@@ -120,7 +120,7 @@ def launch(demo: gr.Blocks, config: AppConfig, block: bool = True) -> str:
         show_error=False,  # clients see only our own messages (gr.Error), never raw exception text
         prevent_thread_lock=True,
         theme=gr.themes.Soft(primary_hue="indigo", neutral_hue="slate"),
-        css=CSS,
+        css=CSS + DESK_CSS,
         footer_links=["api", "gradio"],
         quiet=not config.share,  # gradio's own hint names launch(share=True), not our --share flag
     )

@@ -7,21 +7,17 @@ from typing import Any
 
 import gradio as gr
 
+from .. import document as doc
 from ..backend import Backend
 from ..config import GenerationSettings
 from ..tasks import Progress
 from ..tasks.article import article_steps, continue_article_steps, outline_steps, tokens_per_word
-from .output import (
-    base_model_hint,
-    error_message,
-    output_area,
-    to_markdown,
-    wire_area,
-    wire_stop_and_export,
-)
+from .desk import file_row, wire_desk
+from .output import OutputArea, base_model_hint, error_message, output_area, wire_area, wire_stop
 from .serving import GENERATION_EVENTS, Serving
 from .settings import settings_from_values, settings_validator, slider
 
+NAMES = ("article", "topic", "outline", "keywords", "audience", "tone", "length")
 ARTICLE_EXAMPLES = [
     ["Urban beekeeping", "hives, honey, neighbours", "city dwellers", "friendly", 450],
     ["How to start running", "shoes, pace, rest days", "beginners", "encouraging", 600],
@@ -68,47 +64,59 @@ def _article_inputs(backend: Backend) -> tuple[gr.Textbox, list, gr.Textbox, gr.
     return topic, brief, outline, outline_button
 
 
-def _outline_handler(backend: Backend, serving: Serving) -> Callable[..., Iterator[tuple[str, str]]]:
-    """Streams an outline into the outline box; inputs: topic, the 4 brief fields, outline, settings."""
+def _outline_handler(area: OutputArea, backend: Backend, serving: Serving) -> Callable[..., Iterator[tuple]]:
+    """Streams an outline into the outline box (an Undo step); inputs: the fields, history, settings."""
 
-    def write_outline(topic: str, *values: Any) -> Iterator[tuple[str, str]]:
-        brief, text, setting_values = values[:4], values[4], values[5:]
+    def write_outline(*values: Any) -> Iterator[tuple]:
+        fields = dict(zip(NAMES, values[: len(NAMES)], strict=True))
+        history, setting_values = values[len(NAMES)], values[len(NAMES) + 1 :]
+        text, recorded = fields["outline"], gr.skip()
+        brief = [fields[name] for name in NAMES[3:]]
         try:
-            serving.check_texts(["topic", "keywords", "audience", "tone"], [topic, *brief[:3]])
+            serving.check_texts(list(NAMES), [fields[name] for name in NAMES])
             settings = settings_from_values(setting_values, serving.limit)
-            for progress in outline_steps(backend, settings, topic, *brief):
-                text = progress.text
-                yield text, progress.status
+            for progress in outline_steps(backend, settings, fields["topic"], *brief):
+                text, recorded = progress.text, doc.record(history, fields)
+                yield text, progress.status, recorded
         except Exception as error:  # keep the outline the user had, whatever failed
-            yield text, error_message(error)
+            yield text, error_message(error), recorded
 
     return write_outline
 
 
-def article_tab(backend: Backend, settings: list, serving: Serving) -> None:
-    """Topic to article: fields, an editable outline, then the article written section by section."""
+def article_tab(backend: Backend, settings: list, serving: Serving) -> tuple[OutputArea, dict]:
+    """Topic to article: fields, an editable outline beside the article, written section by section."""
     with gr.Tab("Topic → Article", id="article"):
         base_model_hint(backend.info, "article")
         topic, brief, outline, outline_button = _article_inputs(backend)
-        area = output_area("article", "Write article", "Article (editable Markdown)")
+        article = gr.Textbox(
+            label="Article (editable Markdown)",
+            lines=12,
+            max_lines=40,
+            buttons=["copy"],
+            elem_id="article-document",
+        )
+        fields = [article, topic, outline, *brief]
+        area = output_area("article", "Write article", NAMES, fields, "article")
+        parts = file_row("article")
         gr.Examples(ARTICLE_EXAMPLES, [topic, *brief], elem_id="article-examples", api_visibility="private")
 
-    def runner(mode: str, fields: tuple, base: str, s: GenerationSettings) -> Iterator[Progress]:
-        if mode == "continue":  # fields: topic, outline, keywords, audience, tone, length
-            return continue_article_steps(backend, s, fields[0], fields[4], base)
-        return article_steps(backend, s, *fields)
+    def runner(mode: str, fields: dict, base: str, s: GenerationSettings) -> Iterator[Progress]:
+        if mode == "continue":
+            return continue_article_steps(backend, s, fields["topic"], fields["tone"], base)
+        brief_values = [fields[name] for name in NAMES[3:]]
+        return article_steps(backend, s, fields["topic"], fields["outline"], *brief_values)
 
-    events = wire_area(area, [topic, outline, *brief], settings, runner, serving)
+    events = wire_area(area, settings, runner, serving)
     outline_event = outline_button.click(
-        _outline_handler(backend, serving),
-        [topic, *brief, outline, *settings],
-        [outline, area.status],
+        _outline_handler(area, backend, serving),
+        [*area.fields, area.history, *settings],
+        [outline, area.status, area.history],
         api_visibility="private",
-        validator=settings_validator(6, serving.limit),
+        validator=settings_validator(len(fields) + 1, serving.limit),
         **GENERATION_EVENTS,
     )
-
-    def export(topic_text: str, outline_text: str, output: str) -> str:
-        return serving.export("article", to_markdown(topic_text or "Article", [("", output)]))
-
-    wire_stop_and_export(area, [*events, outline_event], [topic, outline, area.output], export)
+    wire_stop(area, [*events, outline_event])
+    blank = {name: "" for name in NAMES[:-1]}
+    wire_desk(area, parts, blank, serving)
+    return area, parts

@@ -11,15 +11,12 @@ from ..config import GenerationSettings
 from ..prompts import MAX_EXAMPLES, PRESETS
 from ..tasks import Progress
 from ..tasks.fewshot import DEFAULT_PRESET, examples_from_rows, fewshot_steps, find_preset, preset_rows
-from .output import (
-    base_model_hint,
-    output_area,
-    to_markdown,
-    wire_area,
-    wire_stop_and_export,
-)
+from .desk import file_row, wire_desk
+from .output import OutputArea, base_model_hint, output_area, wire_area, wire_stop
 from .serving import Serving
 
+# The preset is not kept: restoring it would refill the instruction and examples it was edited from.
+NAMES = ("output", "instruction", "examples", "input", "one_line")
 FEWSHOT_EXAMPLES = [
     ["Formal rewrite", "yo, meeting moved to 3, pls tell the others"],
     ["Product description", "Ceramic coffee mug, 350 ml, dishwasher safe, matte blue"],
@@ -79,27 +76,33 @@ def _fewshot_inputs() -> tuple[gr.Dropdown, gr.Textbox, gr.Dataframe, gr.Textbox
     return preset, instruction, table, new_input, one_line
 
 
-def fewshot_tab(backend: Backend, settings: list, serving: Serving) -> None:
-    """Few-shot style: a preset or up to 8 example pairs, an instruction and the new input."""
+def fewshot_tab(backend: Backend, settings: list, serving: Serving) -> tuple[OutputArea, dict]:
+    """Few-shot style: a preset or up to 8 example pairs, an instruction, the input; output = document."""
     with gr.Tab("Few-shot style", id="fewshot"):
         base_model_hint(backend.info, "fewshot")
         preset, instruction, table, new_input, one_line = _fewshot_inputs()
-        area = output_area("fewshot", "Generate", "Output (editable)")
+        output = gr.Textbox(
+            label="Output (the document: editable)",
+            lines=8,
+            max_lines=30,
+            buttons=["copy"],
+            elem_id="fewshot-document",
+        )
+        fields = [output, instruction, table, new_input, one_line]
+        area = output_area("fewshot", "Generate", NAMES, fields, "output")
+        parts = file_row("fewshot")
         gr.Examples(
             FEWSHOT_EXAMPLES, [preset, new_input], elem_id="fewshot-examples", api_visibility="private"
         )
     preset.change(fill_preset, preset, [instruction, table, one_line], api_visibility="private")
 
-    def runner(mode: str, fields: tuple, base: str, s: GenerationSettings) -> Iterator[Progress]:
-        examples, instruction_now, text, single = fields
+    def runner(mode: str, fields: dict, base: str, s: GenerationSettings) -> Iterator[Progress]:
         extend = base if mode == "continue" else ""
-        pairs = examples_from_rows(examples)
-        return fewshot_steps(backend, s, pairs, text, instruction_now, extend, one_line=bool(single))
+        pairs = examples_from_rows(fields["examples"])
+        text, instruction_now, single = fields["input"], fields["instruction"], bool(fields["one_line"])
+        return fewshot_steps(backend, s, pairs, text, instruction_now, extend, one_line=single)
 
-    events = wire_area(area, [table, instruction, new_input, one_line], settings, runner, serving)
-
-    def export(instruction_now: str, text: str, output: str) -> str:
-        parts = [("Instruction", instruction_now), ("Input", text), ("Output", output)]
-        return serving.export("fewshot", to_markdown("Few-shot output", parts))
-
-    wire_stop_and_export(area, events, [instruction, new_input, area.output], export)
+    events = wire_area(area, settings, runner, serving)
+    wire_stop(area, events)
+    wire_desk(area, parts, {"output": "", "input": ""}, serving)
+    return area, parts

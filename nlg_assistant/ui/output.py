@@ -1,13 +1,13 @@
-"""The output side of a tab: buttons, the editable output, status, Undo history, drafts and export.
+"""The writer's desk of a tab: one document that generation writes into, buttons, status and drafts.
 
-Every tab builds one `output_area` and wires it with `wire_area` (Generate, Continue,
-Regenerate, Undo, drafts) and `wire_stop_and_export`. A tab only supplies a `Runner`: given
-the mode ("generate" or "continue"), its field values, the text to build on and the settings,
-it returns the task's `Progress` generator.
+Every tab builds one `output_area` around its fields (the document is one of them: the story
+tab's story, the article, the few-shot output) and wires it with `wire_area`. A tab only
+supplies a `Runner`: given the mode ("generate" or "continue"), its field values, the document
+to build on and the settings, it returns the task's `Progress` generator whose text is the
+whole new document (the document, then what was written).
 
-Per-session values live in the area's `gr.State`s (`history`, `last`, `drafts`), made in one
-place (`_session_states`): a Redo stack is one more state next to `history` (pushed by `_undo`,
-cleared by `_drive`), and autosave swaps these for `gr.BrowserState` there.
+Per-session values (`history`, `span`, `last`, `drafts`) live in `gr.State`s, and `desk.py`
+keeps them with every field in the browser (autosave), does Undo/Redo, Save/Open and New.
 """
 
 from __future__ import annotations
@@ -19,87 +19,113 @@ from typing import Any
 
 import gradio as gr
 
+from .. import document as doc
 from ..backend import BackendInfo, GenerationError, GenerationResult
 from ..config import GenerationSettings, SettingsError
 from ..limits import LimitError
 from ..prompts import PromptError
 from ..tasks import Progress
-from .serving import GENERATION_EVENTS, Serving, refused
+from .serving import GENERATION_EVENTS, Serving
 from .settings import settings_from_values, settings_validator
 
 LOGGER = logging.getLogger("nlg_assistant.ui")
 APP_TITLE = "NLG Assistant"
-HISTORY_LIMIT = 30  # Undo steps kept per tab and browser session
 USER_ERRORS = (SettingsError, PromptError, GenerationError, LimitError)
-
-
-def push_history(history: Sequence[str] | None, text: str) -> list[str]:
-    """A new Undo history with `text` on top (the oldest entries dropped past `HISTORY_LIMIT`)."""
-    return [*(history or []), text][-HISTORY_LIMIT:]
-
-
-def pop_history(history: Sequence[str] | None) -> tuple[str | None, list[str]]:
-    """The text to restore (None when there is nothing to undo) and the remaining history."""
-    if not history:
-        return None, []
-    return history[-1], list(history[:-1])
-
-
-def to_markdown(title: str, parts: Sequence[tuple[str, str]]) -> str:
-    """A Markdown document: `# title`, then each non-empty (heading, text) part as a `## heading` section.
-
-    A part with an empty heading is added as plain text.
-    """
-    blocks = [f"# {title.strip() or APP_TITLE}"]
-    for heading, text in parts:
-        if text and text.strip():
-            blocks.append(f"## {heading}\n\n{text.strip()}" if heading else text.strip())
-    return "\n\n".join(blocks) + "\n"
+MAX_CARDS = 4  # drafts shown side by side (the Drafts setting allows up to 4)
 
 
 # ---------------------------------------------------------------------------- running a tab
 
-Runner = Callable[[str, tuple, str, GenerationSettings], Iterator[Progress]]
+Runner = Callable[[str, dict, str, GenerationSettings], Iterator[Progress]]
 
 
 @dataclass(frozen=True)
 class LastRequest:
-    """What Regenerate redoes: the mode ("generate" or "continue"), the tab's fields and output then."""
+    """What Regenerate redoes: the mode ("generate" or "continue") and the tab's fields then."""
 
     mode: str
-    fields: tuple
-    base: str
+    fields: dict
+
+
+def span_line(document: str, span: Any) -> str:
+    """The line under the document naming the live generated span (empty once accepted or edited)."""
+    live = doc.live_span(document or "", span)
+    if live is None:
+        return ""
+    words = doc.word_count(live["text"])
+    return f"Last generation: {words} words — Regenerate replaces it, Accept keeps it, Reject removes it."
 
 
 def _drive(
     run: Callable[[GenerationSettings], Iterator[Progress]],
     setting_values: Sequence[Any],
     limit: int,
-    before: str,
-    history: list[str],
+    fields: dict,
+    base: str,
+    history: Any,
     request: LastRequest,
+    original: str | None = None,
 ) -> Iterator[tuple]:
-    """Stream a tab's output: yields (output, status, history, drafts, draft picker, last request).
+    """Stream into the document: yields (document, status, span line, history, span, last, drafts, *cards).
 
-    The text before the run goes on the Undo history once something is written. Any error
-    becomes a visible warning and the output keeps the user's text (plus whatever was written).
+    `fields` (the tab as it is) become an Undo step once something is written; the document
+    becomes `base` (the document without a regenerated span) plus what is written. Any error becomes
+    a visible warning and the document keeps the user's text (plus whatever was written); when
+    nothing was written it is `original` again (a Regenerate that failed gives its span back).
     """
-    text, new_history, skip = before, push_history(history, before), gr.skip()
-    yield before, "Starting…", history, [], gr.Radio(visible=False), skip
-    progress = None
+    before = base
+    text, skip, no_cards = before, gr.skip(), [gr.skip()] * (2 * MAX_CARDS)
+    recorded = doc.record(history, fields)
+    yield before, "Starting…", "", skip, skip, skip, None, *cards(None)
+    progress, span = None, None
     try:
         for progress in run(settings_from_values(setting_values, limit)):
-            text = progress.text
-            yield text, progress.status, new_history, skip, skip, request
+            text, first = progress.text, span is None
+            span = doc.span_of(text, _start(before, text))
+            once = (recorded, span, request) if first else (skip, span, skip)
+            streaming = _streaming_cards(text, progress.drafts) if progress.drafts else no_cards
+            yield text, progress.status, span_line(text, span), *once, skip, *streaming
     except Exception as error:  # the server keeps serving and the user's text stays, whatever failed
         message = error_message(error)
-        written = text != before
-        yield text, message, new_history if written else history, [], skip, request if written else skip
+        if text == before:
+            yield original if original is not None else before, message, *[skip] * 4, skip, *no_cards
+            return
+        yield text, message, span_line(text, span), recorded, span, request, skip, *no_cards
         return
-    drafts = _draft_texts(text, progress.result if progress else None)
-    choices = [f"Draft {number}" for number in range(1, len(drafts) + 1)]
-    picker = gr.Radio(choices, value=choices[0] if choices else None, visible=len(drafts) > 1)
-    yield text, progress.status if progress else "Done.", new_history, drafts, picker, request
+    span = doc.span_of(text, _start(before, text))
+    drafts = _drafts(text, span["start"], progress.result if progress else None)
+    status = progress.status if progress else "Done."
+    yield text, status, span_line(text, span), recorded, span, request, drafts, *cards(drafts)
+
+
+def _start(before: str, text: str) -> int:
+    """Where the generated span begins: after the old document when it was kept, else at 0."""
+    return len(before) if text.startswith(before) else 0
+
+
+def _drafts(text: str, start: int, result: GenerationResult | None) -> dict | None:
+    """Every draft as the document's shared beginning plus that draft (None with one draft)."""
+    if result is None or len(result.texts) < 2:
+        return None
+    base = text[: len(text) - len(result.texts[0])]
+    return {"start": min(start, len(base)), "texts": [base + draft for draft in result.texts]}
+
+
+def _streaming_cards(text: str, drafts: Sequence[str]) -> list:
+    """Card updates while drafts stream: each card shows the shared beginning plus its draft so far."""
+    base = text[: len(text) - len(drafts[0])]
+    return cards({"start": len(base), "texts": [base + draft for draft in drafts]})
+
+
+def cards(drafts: dict | None) -> list:
+    """Updates for the draft cards: (column, textbox) per card, shown for 2 or more drafts."""
+    texts = (drafts or {}).get("texts") or []
+    texts = texts if len(texts) > 1 else []
+    updates = []
+    for index in range(MAX_CARDS):
+        shown = index < len(texts)
+        updates += [gr.Column(visible=shown), gr.Textbox(value=texts[index] if shown else "")]
+    return updates
 
 
 def log_failure(error: Exception) -> None:
@@ -122,14 +148,6 @@ def error_message(error: Exception) -> str:
     return f"⚠ {message}"
 
 
-def _draft_texts(text: str, result: GenerationResult | None) -> list[str]:
-    """Every draft as a full output text (the shared beginning of `text` plus that draft)."""
-    if result is None or len(result.texts) < 2:
-        return []
-    base = text[: len(text) - len(result.texts[0])]
-    return [base + draft for draft in result.texts]
-
-
 def _stopped_status(status: str) -> str:
     """The status line after Stop: a running generation is marked stopped; anything else stays."""
     status = status or ""
@@ -141,179 +159,188 @@ def _stopped_status(status: str) -> str:
 
 @dataclass
 class OutputArea:
-    """The output side of one tab: buttons, editable output, status, drafts and per-session state."""
+    """One tab's desk: its fields (the document among them), buttons, status, drafts and state."""
 
-    output: gr.Textbox
+    tab: str
+    names: tuple[str, ...]
+    fields: list
+    main: str
     status: gr.Markdown
-    drafts_picker: gr.Radio
-    generate: gr.Button
-    cont: gr.Button
-    regenerate: gr.Button
-    undo: gr.Button
-    stop: gr.Button
-    export: gr.Button
-    file: gr.File
+    span_info: gr.Markdown
+    buttons: dict[str, gr.Button]
+    card_columns: list
+    card_boxes: list
+    card_buttons: list
     history: gr.State
+    span: gr.State
     last: gr.State
     drafts: gr.State
 
+    @property
+    def document(self) -> gr.Textbox:
+        """The tab's document box."""
+        return self.fields[self.names.index(self.main)]
+
     def run_outputs(self) -> list:
         """The outputs every generation event of this tab updates, in `_drive` order."""
-        return [self.output, self.status, self.history, self.drafts, self.drafts_picker, self.last]
+        fixed = [self.document, self.status, self.span_info, self.history, self.span, self.last]
+        return [*fixed, self.drafts, *_pairs(self.card_columns, self.card_boxes)]
 
 
-def output_area(tab: str, generate_label: str, output_label: str) -> OutputArea:
-    """Build the buttons, the editable output box, the status line and the export row of a tab.
+def _pairs(columns: list, boxes: list) -> list:
+    return [part for pair in zip(columns, boxes, strict=True) for part in pair]
 
-    Element ids are ``<tab>-<part>`` (e.g. ``story-output``) so browser tests and CSS can find them.
-    """
+
+def action_buttons(tab: str, generate_label: str) -> dict[str, gr.Button]:
+    """The generation row (Generate, Continue, Regenerate, Stop) and the document row under it."""
+    buttons = {}
     with gr.Row(elem_classes="action-row"):
-        generate = gr.Button(generate_label, variant="primary", scale=2, size="md", elem_id=f"{tab}-generate")
-        cont = gr.Button("Continue", scale=1, size="md", elem_id=f"{tab}-continue")
-        regenerate = gr.Button("Regenerate", scale=1, size="md", elem_id=f"{tab}-regenerate")
-        undo = gr.Button("Undo", scale=1, size="md", elem_id=f"{tab}-undo")
-        stop = gr.Button("Stop", variant="stop", scale=1, size="md", elem_id=f"{tab}-stop")
-    output = gr.Textbox(
-        label=output_label,
-        lines=10,
-        max_lines=30,
-        interactive=True,
-        buttons=["copy"],
-        elem_id=f"{tab}-output",
-    )
-    drafts_picker = gr.Radio(
-        [], label="Drafts: pick one for the output box", type="index", visible=False, elem_id=f"{tab}-drafts"
-    )
-    status = gr.Markdown("Ready.", elem_classes="status-line", elem_id=f"{tab}-status", line_breaks=True)
-    with gr.Row():
-        export = gr.Button("Export as Markdown", size="sm", scale=0, min_width=180, elem_id=f"{tab}-export")
-        file = gr.File(label="Markdown file", visible=False, height=60, scale=1, elem_id=f"{tab}-file")
-    states = _session_states()
-    return OutputArea(
-        output, status, drafts_picker, generate, cont, regenerate, undo, stop, export, file, *states
-    )
+        buttons["generate"] = gr.Button(generate_label, variant="primary", scale=2, elem_id=f"{tab}-generate")
+        for name in ("continue", "regenerate"):
+            buttons[name] = gr.Button(name.title(), scale=1, elem_id=f"{tab}-{name}")
+        buttons["stop"] = gr.Button("Stop", variant="stop", scale=1, elem_id=f"{tab}-stop")
+    with gr.Row(elem_classes="action-row"):
+        for name in ("undo", "redo", "accept", "reject"):
+            buttons[name] = gr.Button(name.title(), size="sm", scale=1, min_width=60, elem_id=f"{tab}-{name}")
+    return buttons
 
 
-def _session_states() -> tuple[gr.State, gr.State, gr.State]:
-    """The per-session values of an area: Undo history, the last request, the drafts."""
-    return gr.State([]), gr.State(None), gr.State([])
+def output_area(tab: str, generate_label: str, names: Sequence[str], fields: list, main: str) -> OutputArea:
+    """Build the buttons, status, span line and draft cards of a tab around its `fields`.
 
-
-def _run_handler(mode: str, count: int, runner: Runner, limit: int) -> Callable[..., Iterator[tuple]]:
-    """The Generate (mode "generate") or Continue ("continue") handler of a tab with `count` fields.
-
-    Its inputs are the tab's fields, the output box, the Undo history, then the settings.
+    Element ids are ``<tab>-<part>`` (e.g. ``story-undo``) so browser tests and CSS can find them.
     """
+    buttons = action_buttons(tab, generate_label)
+    status = gr.Markdown("Ready.", elem_classes="status-line", elem_id=f"{tab}-status", line_breaks=True)
+    span_info = gr.Markdown("", elem_id=f"{tab}-span")
+    columns, boxes, picks = [], [], []
+    with gr.Row(elem_id=f"{tab}-cards"):
+        for index in range(MAX_CARDS):
+            with gr.Column(visible=False, min_width=160) as column:
+                boxes.append(gr.Textbox(label=f"Draft {index + 1}", lines=6, interactive=False))
+                picks.append(gr.Button("Use this one", size="sm", elem_id=f"{tab}-use-{index + 1}"))
+            columns.append(column)
+    states = gr.State(doc.new_history()), gr.State(None), gr.State(None), gr.State(None)
+    parts = (status, span_info, buttons, columns, boxes, picks)
+    return OutputArea(tab, tuple(names), fields, main, *parts, *states)
+
+
+def _run_handler(area: OutputArea, mode: str, runner: Runner, limit: int) -> Callable[..., Iterator[tuple]]:
+    """The Generate/Continue/Regenerate handler; inputs: the fields, history, span, last, then settings."""
+    count = len(area.names)
 
     def run(*values: Any) -> Iterator[tuple]:
-        fields, output, history = tuple(values[:count]), values[count] or "", values[count + 1]
-        request = LastRequest(mode, fields, output)
-        steps = lambda s: runner(mode, fields, output, s)  # noqa: E731
-        yield from _drive(steps, values[count + 2 :], limit, output, history, request)
+        fields = dict(zip(area.names, values[:count], strict=True))
+        history, span, last = values[count : count + 3]
+        if mode == "regenerate":
+            live = doc.live_span(fields[area.main] or "", span)
+            if last is None or live is None:
+                message = "Nothing to regenerate: the last generation was accepted or edited (or none yet)."
+                gr.Warning(message)
+                yield gr.skip(), message, *[gr.skip()] * (len(area.run_outputs()) - 2)
+                return
+            base = doc.without_span(fields[area.main], span)
+            request, asked = last, {**last.fields, area.main: base}
+        else:
+            base = fields[area.main] or ""
+            request, asked = LastRequest(mode, fields), fields
+        steps = lambda s: runner(request.mode, asked, base, s)  # noqa: E731
+        original = fields[area.main] or ""
+        yield from _drive(steps, values[count + 3 :], limit, fields, base, history, request, original)
 
     return run
 
 
-def _regenerate_handler(runner: Runner, limit: int) -> Callable[..., Iterator[tuple]]:
-    """The Regenerate handler: redo the last request from the text it started from, current settings.
+def _checked(runner: Runner, serving: Serving) -> Runner:
+    """`runner` after every text field and the text to build on pass `serving`'s size check.
 
-    With seed -1 the backend picks a new seed; a fixed seed gives the same text again.
+    The check runs when the task starts, inside `_drive`, so a refusal keeps the writer's text.
     """
 
-    def regenerate(
-        last: LastRequest | None, output: str, history: list[str], *values: Any
-    ) -> Iterator[tuple]:
-        if last is None:
-            gr.Warning("Nothing to regenerate yet: click Generate first.")
-            yield output, "Nothing to regenerate yet.", history, gr.skip(), gr.skip(), last
-            return
-        steps = lambda s: runner(last.mode, last.fields, last.base, s)  # noqa: E731
-        yield from _drive(steps, values, limit, output or "", history, last)
-
-    return regenerate
-
-
-def _checked(runner: Runner, fields: list, serving: Serving) -> Runner:
-    """`runner` after the text fields and the text to build on pass `serving`'s size check."""
-    names = [_text_name(field) for field in fields]
-
-    def run(mode: str, values: tuple, base: str, s: GenerationSettings) -> Iterator[Progress]:
-        texts = [(n, v) for n, v in zip(names, values, strict=False) if n] + [("output", base)]
-        serving.check_texts([n for n, _ in texts], [v for _, v in texts])
-        return runner(mode, values, base, s)
+    def run(mode: str, fields: dict, base: str, s: GenerationSettings) -> Iterator[Progress]:
+        texts = {n: v for n, v in fields.items() if v is not None and not isinstance(v, int | float)}
+        serving.check_texts([*texts, "document"], [*texts.values(), base])
+        return runner(mode, fields, base, s)
 
     return run
 
 
-def _text_name(field: Any) -> str | None:
-    """How a text field is named in a refusal ("story so far"); None for checkboxes and numbers."""
-    if not isinstance(field, gr.Textbox | gr.Dataframe):
-        return None
-    return (field.label or "text").lower()
-
-
-def wire_area(area: OutputArea, fields: list, settings: list, runner: Runner, serving: Serving) -> list:
-    """Connect a tab's Generate/Continue/Regenerate/Undo and drafts; returns the generation events.
+def wire_area(area: OutputArea, settings: list, runner: Runner, serving: Serving) -> list:
+    """Connect Generate/Continue/Regenerate, Accept/Reject and the draft cards; returns generation events.
 
     The generation events share the app's one concurrency group; oversized text is refused.
     """
-    limit, runner = serving.limit, _checked(runner, fields, serving)
-    private = {"api_visibility": "private", "outputs": area.run_outputs(), **GENERATION_EVENTS}
-    run_inputs = [*fields, area.output, area.history, *settings]
-    regenerate_inputs = [area.last, area.output, area.history, *settings]
-    checked = {**private, "validator": settings_validator(len(fields) + 2, limit)}
+    limit, runner = serving.limit, _checked(runner, serving)
+    inputs = [*area.fields, area.history, area.span, area.last, *settings]
+    checked = {
+        "api_visibility": "private",
+        "outputs": area.run_outputs(),
+        "validator": settings_validator(len(area.fields) + 3, limit),
+        **GENERATION_EVENTS,
+    }
     events = [
-        area.generate.click(_run_handler("generate", len(fields), runner, limit), run_inputs, **checked),
-        area.cont.click(_run_handler("continue", len(fields), runner, limit), run_inputs, **checked),
-        area.regenerate.click(
-            _regenerate_handler(runner, limit),
-            regenerate_inputs,
-            **private,
-            validator=settings_validator(3, limit),
-        ),
+        area.buttons[mode].click(_run_handler(area, mode, runner, limit), inputs, **checked)
+        for mode in ("generate", "continue", "regenerate")
     ]
-    undo_outputs = [area.output, area.status, area.history, area.drafts_picker]
-    area.undo.click(_undo, [area.output, area.history], undo_outputs, api_visibility="private")
-    picker_inputs = [area.drafts_picker, area.drafts]
-    area.drafts_picker.input(_pick_draft, picker_inputs, area.output, api_visibility="private")
+    private = {"api_visibility": "private", "queue": False}
+    span_outputs = [area.span, area.span_info]
+    area.buttons["accept"].click(_accept, [area.document, area.span], span_outputs, **private)
+    reject_outputs = [area.document, area.history, *span_outputs]
+    reject_inputs = [*area.fields, area.history, area.span]
+    area.buttons["reject"].click(_reject_handler(area), reject_inputs, reject_outputs, **private)
+    area.document.input(_follow_edit, [area.document, area.span], span_outputs, **private)
+    for index, button in enumerate(area.card_buttons):
+        pick_inputs = [*area.fields, area.history, area.drafts]
+        pick_outputs = [area.document, area.history, area.span, area.span_info]
+        button.click(_pick_handler(area, index), pick_inputs, pick_outputs, **private)
     return events
 
 
-def _undo(output: str, history: list[str]) -> tuple:
-    """Restore the text from before the last generation (a warning when there is nothing to undo)."""
-    previous, rest = pop_history(history)
-    if previous is None:
-        gr.Warning("Nothing to undo.")
-        return output, "Nothing to undo.", history, gr.skip()
-    return previous, "Restored the text from before the last generation.", rest, gr.Radio(visible=False)
+def _accept(document: str, span: Any) -> tuple:
+    """Keep the generated span as the user's text: it is no longer marked."""
+    return None, "Accepted." if doc.live_span(document or "", span) else ""
 
 
-def _pick_draft(index: int | None, drafts: list[str]) -> Any:
-    """The chosen draft's full text for the output box (unchanged when the choice is stale)."""
-    if index is None or not 0 <= index < len(drafts or []):
-        return gr.skip()
-    return drafts[index]
+def _follow_edit(document: str, span: Any) -> tuple:
+    """An edit inside the generated span accepts it; the span line follows."""
+    live = doc.live_span(document or "", span)
+    return (gr.skip(), gr.skip()) if live else (None, "")
 
 
-def wire_stop_and_export(
-    area: OutputArea, events: list, export_inputs: list, export: Callable[..., str]
-) -> None:
-    """Stop cancels the tab's running events; Export writes the tab's Markdown file.
+def _reject_handler(area: OutputArea) -> Callable[..., tuple]:
+    def reject(*values: Any) -> tuple:
+        fields = dict(zip(area.names, values[: len(area.names)], strict=True))
+        history, span = values[len(area.names) :]
+        text = fields[area.main] or ""
+        if doc.live_span(text, span) is None:
+            gr.Warning("Nothing to reject: the last generation was accepted or edited.")
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return doc.without_span(text, span), doc.record(history, fields), None, ""
 
-    `export` returns the file's path (written with `Serving.export`, which refuses oversized text).
-    """
+    return reject
+
+
+def _pick_handler(area: OutputArea, index: int) -> Callable[..., tuple]:
+    def pick(*values: Any) -> tuple:
+        fields = dict(zip(area.names, values[: len(area.names)], strict=True))
+        history, drafts = values[len(area.names) :]
+        texts = (drafts or {}).get("texts") or []
+        if index >= len(texts):
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        span = doc.span_of(texts[index], drafts.get("start", 0))
+        if texts[index] == fields[area.main]:
+            return gr.skip(), gr.skip(), span, span_line(texts[index], span)
+        return texts[index], doc.record(history, fields), span, span_line(texts[index], span)
+
+    return pick
+
+
+def wire_stop(area: OutputArea, events: list) -> None:
+    """Stop cancels the tab's running events and marks the status line."""
     # The status is marked only after the cancel went through, so that no update still on its
     # way from the cancelled stream can overwrite it.
-    cancel = area.stop.click(None, cancels=events, queue=False, api_visibility="private")
+    cancel = area.buttons["stop"].click(None, cancels=events, queue=False, api_visibility="private")
     cancel.then(_stopped_status, area.status, area.status, queue=False, api_visibility="private")
-
-    def export_file(*values: Any) -> gr.File:
-        try:
-            return gr.File(value=export(*values), visible=True)
-        except LimitError as error:
-            raise refused(error) from None
-
-    area.export.click(export_file, export_inputs, area.file, api_visibility="private")
 
 
 def base_model_hint(info: BackendInfo, tab: str) -> None:

@@ -1,4 +1,4 @@
-"""The story tab: story so far, memory and style notes; the output continues the story."""
+"""The story tab: the story is the document generation writes into; memory and style notes beside it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from ..backend import Backend
 from ..config import GenerationSettings
 from ..tasks import Progress
 from ..tasks.story import story_steps
-from .output import output_area, to_markdown, wire_area, wire_stop_and_export
+from .desk import file_row, wire_desk
+from .output import OutputArea, output_area, wire_area, wire_stop
 from .serving import Serving
 
 STORY_EXAMPLES = [
@@ -18,40 +19,40 @@ STORY_EXAMPLES = [
     ["The princess walked to the castle and opened the old wooden door.", "", "Suspenseful, short sentences"],
     ["Every morning the baker made bread, cakes and sweet buns for the town.", "The baker, Ada.", ""],
 ]
+NAMES = ("story", "memory", "style")
 
 
-def story_tab(backend: Backend, settings: list, serving: Serving) -> None:
-    """Story continuation: story so far, memory and style notes."""
+def story_tab(backend: Backend, settings: list, serving: Serving) -> tuple[OutputArea, dict]:
+    """Story continuation: the story (generation appends to it), memory and style notes."""
     with gr.Tab("Story continuation", id="story"):
         with gr.Row():
             story = gr.Textbox(
-                label="Story so far",
-                lines=7,
+                label="Story (generation continues it here; edit anywhere)",
+                lines=10,
+                max_lines=30,
                 scale=3,
                 placeholder="Once upon a time…",
-                info="The model continues from the last word.",
-                elem_id="story-text",
+                buttons=["copy"],
+                elem_id="story-document",
             )
-            with gr.Column(scale=2):
-                memory = gr.Textbox(label="Memory", lines=3, placeholder="Characters, places, facts to keep")
-                style = gr.Textbox(label="Style notes", lines=2, placeholder="e.g. gentle, for children")
-        area = output_area("story", "Generate", "Continuation (editable)")
+            with gr.Column(scale=2, min_width=200):
+                memory = gr.Textbox(
+                    label="Memory", lines=3, placeholder="Characters, places, facts", elem_id="story-memory"
+                )
+                style = gr.Textbox(
+                    label="Style notes", lines=2, placeholder="e.g. gentle", elem_id="story-style"
+                )
+        area = output_area("story", "Generate", NAMES, [story, memory, style], "story")
+        parts = file_row("story")
         gr.Examples(
             STORY_EXAMPLES, [story, memory, style], elem_id="story-examples", api_visibility="private"
         )
 
-    def runner(mode: str, fields: tuple, base: str, s: GenerationSettings) -> Iterator[Progress]:
-        story_text, memory_text, style_text = fields
-        return story_steps(
-            backend, s, story_text, memory_text, style_text, base if mode == "continue" else ""
-        )
+    def runner(mode: str, fields: dict, base: str, s: GenerationSettings) -> Iterator[Progress]:
+        # Generate and Continue both append at the end of the story: the document is the story.
+        return story_steps(backend, s, "", fields["memory"] or "", fields["style"] or "", base)
 
-    events = wire_area(area, [story, memory, style], settings, runner, serving)
-
-    def export(story_text: str, memory_text: str, style_text: str, output: str) -> str:
-        notes = [("Memory", memory_text), ("Style notes", style_text)]
-        return serving.export(
-            "story", to_markdown("Story", [("", (story_text or "") + (output or "")), *notes])
-        )
-
-    wire_stop_and_export(area, events, [story, memory, style, area.output], export)
+    events = wire_area(area, settings, runner, serving)
+    wire_stop(area, events)
+    wire_desk(area, parts, {"story": "", "memory": "", "style": ""}, serving)
+    return area, parts
