@@ -73,7 +73,7 @@ def _outline_handler(area: OutputArea, backend: Backend, serving: Serving) -> Ca
         text, recorded = fields["outline"], gr.skip()
         brief = [fields[name] for name in NAMES[3:]]
         try:
-            serving.check_texts(list(NAMES), [fields[name] for name in NAMES])
+            serving.check_fields(fields)
             settings = settings_from_values(setting_values, serving.limit)
             for progress in outline_steps(backend, settings, fields["topic"], *brief):
                 text, recorded = progress.text, doc.record(history, fields)

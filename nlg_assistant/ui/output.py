@@ -258,8 +258,7 @@ def _checked(runner: Runner, serving: Serving) -> Runner:
     """
 
     def run(mode: str, fields: dict, base: str, s: GenerationSettings) -> Iterator[Progress]:
-        texts = {n: v for n, v in fields.items() if v is not None and not isinstance(v, int | float)}
-        serving.check_texts([*texts, "document"], [*texts.values(), base])
+        serving.check_fields({**fields, "document": base})
         return runner(mode, fields, base, s)
 
     return run

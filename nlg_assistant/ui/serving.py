@@ -10,7 +10,7 @@ group, and with one group per event six handlers could run six times the engine'
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +48,11 @@ class Serving:
         """
         for name, value in zip(names, values, strict=False):
             check_text_size(name, _as_text(value), self.max_input_chars)
+
+    def check_fields(self, fields: Mapping[str, Any]) -> None:
+        """`check_texts` for a tab's fields by name; numbers, checkboxes and empty values are not text."""
+        texts = {n: v for n, v in fields.items() if v is not None and not isinstance(v, int | float)}
+        self.check_texts(list(texts), list(texts.values()))
 
     def export(self, stem: str, markdown: str) -> str:
         """Write an export file (its size checked first) and return its path."""
