@@ -54,6 +54,7 @@ import httpx2
 import openai
 
 from .backend import (
+    Alternative,
     BackendInfo,
     BusyError,
     Chunk,
@@ -64,6 +65,7 @@ from .backend import (
 )
 from .config import AppConfig, GenerationSettings
 from .decoding import StopScanner
+from .remote_alternatives import remote_alternatives
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +197,13 @@ class OpenAIBackend:
         stream = RemoteStream(self, prompt, settings)
         stream.launch()
         return stream
+
+    def alternatives(self, prompt: Prompt, k: int) -> list[Alternative]:
+        """The server's `k` likeliest next tokens (via logprobs); `GenerationError` if it offers none."""
+        if not self._probed:
+            self.probe()
+        use_chat = self._use_chat(prompt)
+        return remote_alternatives(self._client, self._model or "", prompt, k, use_chat, self.explain)
 
     # ----- probing the server -----
 
