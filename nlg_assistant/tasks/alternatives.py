@@ -1,7 +1,8 @@
 """The model's next-token alternatives at a point of a tab's document, and the prompt's size (pure Python).
 
-The prompt is the one the tab's Continue would send for the document cut at that point, so the
-alternatives are exactly what generation would choose from there (at temperature 1). Each tab
+The prompt is the one the tab's Continue would send for the document cut at that point (for a
+one-token continuation), so the alternatives are what generation would choose from there (at
+temperature 1). Each tab
 has its prompt builder in `CONTINUE_PROMPTS`; a `TabContext` holds the fields it needs beside
 the document.
 """
@@ -20,7 +21,8 @@ from .progress import whole_number
 from .story import story_prompt
 
 MAX_K = 20  # the most alternatives one request may ask for (OpenAI's top_logprobs limit too)
-DEFAULT_SETTINGS = GenerationSettings()  # Continue's prompt budget at the default output length
+# The alternatives are one token long, so their prompt keeps all the text a one-token Continue keeps.
+ONE_TOKEN = GenerationSettings(max_new_tokens=1, temperature=0.0)
 
 
 @dataclass(frozen=True)
@@ -57,9 +59,12 @@ def continue_prompt(
     tab: str,
     text: str,
     context: TabContext,
-    settings: GenerationSettings = DEFAULT_SETTINGS,
+    settings: GenerationSettings = ONE_TOKEN,
 ) -> Prompt:
-    """The prompt `tab`'s Continue builds to extend the document `text`; `PromptError` for an unknown tab."""
+    """The prompt `tab`'s Continue builds with `settings` to extend the document `text`.
+
+    Raises `PromptError` for an unknown tab or fields that make no prompt.
+    """
     builder = CONTINUE_PROMPTS.get(tab)
     if builder is None:
         raise PromptError(f"Unknown tab {tab!r}: choose one of {', '.join(CONTINUE_PROMPTS)}.")
