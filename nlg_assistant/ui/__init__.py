@@ -18,12 +18,14 @@ from .article_tab import article_tab
 from .fewshot_tab import fewshot_tab
 from .output import APP_TITLE
 from .settings import settings_panel
+from .shortcuts import SHORTCUTS_JS, shortcuts_help
 from .story_tab import story_tab
 
 CSS = """
 #app-header h1 { margin-bottom: 0.1em; }
 #app-header p { margin-top: 0; opacity: 0.8; }
 .status-line { min-height: 2.5em; font-size: 0.9em; opacity: 0.9; }
+.counts-line, .shortcuts-help { font-size: 0.85em; opacity: 0.8; }
 #fewshot-table table, #fewshot-table td, #fewshot-table th { font-family: var(--font); }
 """
 
@@ -54,6 +56,7 @@ def build_ui(backend: Backend, config: AppConfig) -> gr.Blocks:
     limit = max_new_tokens_limit(backend.info.context_window, config.max_new_tokens_cap)
     with gr.Blocks(title=APP_TITLE, analytics_enabled=False) as demo:
         _header(backend.info)
+        shortcuts_help()
         with gr.Row():
             with gr.Column(scale=3):
                 tabs = gr.Tabs()
@@ -82,6 +85,7 @@ def launch(demo: gr.Blocks, config: AppConfig, block: bool = True) -> str:
         prevent_thread_lock=True,
         theme=gr.themes.Soft(primary_hue="indigo", neutral_hue="slate"),
         css=CSS,
+        js=SHORTCUTS_JS,
         footer_links=["api", "gradio"],
         quiet=not config.share,  # gradio's own hint names launch(share=True), not our --share flag
     )

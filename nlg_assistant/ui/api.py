@@ -27,6 +27,7 @@ from ..backend import Backend
 from ..config import SETTING_NAMES, SETTINGS
 from ..tasks import TASKS, Field, Task
 from ..tasks.progress import with_drafts
+from .alternatives import alternatives_api
 from .output import USER_ERRORS, log_failure
 from .settings import settings_from_values
 
@@ -97,3 +98,4 @@ def register_api(backend: Backend, limit: int) -> None:
     """Register one streaming endpoint per task (`/story`, `/article_outline`, `/article`, `/fewshot`)."""
     for task in TASKS:
         gr.api(endpoint(task, backend, limit), api_name=task.name)
+    gr.api(alternatives_api(backend), api_name="alternatives", concurrency_id="alternatives")

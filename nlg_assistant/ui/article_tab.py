@@ -11,6 +11,8 @@ from ..backend import Backend
 from ..config import GenerationSettings
 from ..tasks import Progress
 from ..tasks.article import article_steps, continue_article_steps, outline_steps, tokens_per_word
+from .alternatives import alternatives_panel, article_context
+from .counters import counters
 from .output import (
     base_model_hint,
     error_message,
@@ -90,6 +92,8 @@ def article_tab(backend: Backend, settings: list, limit: int) -> None:
         base_model_hint(backend.info, "article")
         topic, brief, outline, outline_button = _article_inputs(backend)
         area = output_area("article", "Write article", "Article (editable Markdown)")
+        counters(backend, "article", area.output, [topic, brief[2]], article_context, settings)
+        alternatives_panel(backend, "article", area.output, [topic, brief[2]], article_context)
         gr.Examples(ARTICLE_EXAMPLES, [topic, *brief], elem_id="article-examples", api_visibility="private")
 
     def runner(mode: str, fields: tuple, base: str, s: GenerationSettings) -> Iterator[Progress]:

@@ -11,6 +11,8 @@ from ..config import GenerationSettings
 from ..prompts import MAX_EXAMPLES, PRESETS
 from ..tasks import Progress
 from ..tasks.fewshot import DEFAULT_PRESET, examples_from_rows, fewshot_steps, find_preset, preset_rows
+from .alternatives import alternatives_panel, fewshot_context
+from .counters import counters
 from .output import (
     base_model_hint,
     output_area,
@@ -85,6 +87,9 @@ def fewshot_tab(backend: Backend, settings: list, limit: int) -> None:
         base_model_hint(backend.info, "fewshot")
         preset, instruction, table, new_input, one_line = _fewshot_inputs()
         area = output_area("fewshot", "Generate", "Output (editable)")
+        context = [table, instruction, new_input]
+        counters(backend, "fewshot", area.output, context, fewshot_context, settings)
+        alternatives_panel(backend, "fewshot", area.output, context, fewshot_context)
         gr.Examples(
             FEWSHOT_EXAMPLES, [preset, new_input], elem_id="fewshot-examples", api_visibility="private"
         )

@@ -10,6 +10,8 @@ from ..backend import Backend
 from ..config import GenerationSettings
 from ..tasks import Progress
 from ..tasks.story import story_steps
+from .alternatives import alternatives_panel, story_context
+from .counters import counters
 from .output import output_area, to_markdown, wire_area, wire_stop_and_export, write_markdown
 
 STORY_EXAMPLES = [
@@ -35,6 +37,8 @@ def story_tab(backend: Backend, settings: list, limit: int) -> None:
                 memory = gr.Textbox(label="Memory", lines=3, placeholder="Characters, places, facts to keep")
                 style = gr.Textbox(label="Style notes", lines=2, placeholder="e.g. gentle, for children")
         area = output_area("story", "Generate", "Continuation (editable)")
+        counters(backend, "story", area.output, [story, memory, style], story_context, settings)
+        alternatives_panel(backend, "story", area.output, [story, memory, style], story_context)
         gr.Examples(
             STORY_EXAMPLES, [story, memory, style], elem_id="story-examples", api_visibility="private"
         )
