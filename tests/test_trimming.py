@@ -7,8 +7,8 @@ from tiny import greedy_ids
 
 from nlg_assistant.backend import Prompt
 from nlg_assistant.config import GenerationSettings
-from nlg_assistant.engine import BatchedBackend
 from nlg_assistant.decoding import trim_left
+from nlg_assistant.engine import BatchedBackend
 from nlg_assistant.generation import LocalBackend
 from nlg_assistant.models import load_model
 
