@@ -149,6 +149,9 @@ class Backend(Protocol):
     def start(self, prompt: Prompt, settings: GenerationSettings) -> TextStream:
         """Begin generating; raises `GenerationError` (or `BusyError`) if it cannot start."""
 
+    def alternatives(self, prompt: Prompt, k: int) -> list[Alternative]:
+        """The `k` likeliest next tokens after `prompt` (most likely first); `GenerationError` if none."""
+
 
 def max_new_tokens_limit(window: int, cap: int | None = None) -> int:
     """The most tokens one request may write on a model with this context `window` (and server `cap`).

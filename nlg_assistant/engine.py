@@ -45,7 +45,9 @@ from dataclasses import dataclass
 import torch
 from transformers import DynamicCache
 
+from .alternatives import AlternativesJob, AlternativesQueue, prepared_ids
 from .backend import (
+    Alternative,
     BackendInfo,
     BusyError,
     GenerationError,
@@ -118,6 +120,7 @@ class BatchedBackend:
         )
         self._wake = threading.Condition()  # guards _waiting, _thread, _closed
         self._waiting: deque[BatchRequest] = deque()
+        self._jobs = AlternativesQueue()  # run between decode steps (see `AlternativesJob` for why)
         self._batch = Batch()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -156,6 +159,17 @@ class BatchedBackend:
             self._ensure_thread()
             self._wake.notify_all()
         return BatchedStream(request, self.timeout_s, self._wake)
+
+    def alternatives(self, prompt: Prompt, k: int) -> list[Alternative]:
+        """The `k` likeliest next tokens after `prompt` (prepared like `start`), run by the scheduler."""
+        job = AlternativesJob(prepared_ids(self._preparer, prompt), k)
+        with self._wake:
+            if self._closed:
+                raise GenerationError("the generation engine was shut down")
+            self._jobs.add(job)
+            self._ensure_thread()
+            self._wake.notify_all()
+        return job.wait(self.timeout_s)
 
     def stats(self) -> dict[str, int]:
         """A snapshot: rows decoding, requests waiting, cache columns, steps and peak rows, thread alive."""
@@ -214,6 +228,7 @@ class BatchedBackend:
         """One scheduler iteration: evict, admit, then decode one step (or sleep when idle)."""
         self._evict_cancelled()
         self._admit_waiting()
+        self._jobs.run_all(self.loaded.model, self.loaded.tokenizer)
         if not self._batch.rows:
             self._idle()
             return
@@ -222,7 +237,7 @@ class BatchedBackend:
     def _idle(self) -> None:
         """Sleep until a request arrives, a stream is cancelled or the engine closes."""
         with self._wake:
-            if not self._waiting and not self._closed:
+            if not self._waiting and not self._jobs and not self._closed:
                 self._wake.wait(timeout=_IDLE_WAIT_S)
 
     def _evict_cancelled(self) -> None:
@@ -413,6 +428,7 @@ class BatchedBackend:
             waiting, self._waiting = list(self._waiting), deque()
         for request in waiting:
             request.end(error)
+        self._jobs.fail_all(error)
 
 
 def _prefill_groups(requests: list[BatchRequest], budget: int) -> list[list[BatchRequest]]:

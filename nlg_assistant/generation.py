@@ -27,7 +27,8 @@ import torch
 from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
-from .backend import BackendInfo, Chunk, GenerationError, GenerationResult, Prompt
+from .alternatives import prepared_ids, top_alternatives
+from .backend import Alternative, BackendInfo, Chunk, GenerationError, GenerationResult, Prompt
 from .config import DEFAULT_MAX_NEW_TOKENS_CAP, GenerationSettings
 from .decoding import (
     DraftDecoder,
@@ -295,6 +296,15 @@ class LocalBackend:
         job.worker = threading.Thread(target=self._work, args=(job,), name="nlg-generate", daemon=True)
         job.worker.start()
         return LocalStream(job, self.timeout_s)
+
+    def alternatives(self, prompt: Prompt, k: int) -> list[Alternative]:
+        """The `k` likeliest next tokens after `prompt`, prepared as `start` prepares it.
+
+        Waits for a running generation (the same lock): one forward pass at a time on the weights.
+        """
+        ids = prepared_ids(self._preparer, prompt)
+        with self._lock:
+            return gpu_decorator()(top_alternatives)(self.loaded.model, self.loaded.tokenizer, ids, k)
 
     def prepare_prompt(self, prompt: Prompt, settings: GenerationSettings) -> PreparedPrompt:
         """Cap the settings, encode the prompt (chat template or document), fit it, resolve the seed."""

@@ -24,6 +24,7 @@ import httpx2
 import openai
 
 from .backend import (
+    Alternative,
     BackendInfo,
     BusyError,
     GenerationError,
@@ -33,6 +34,7 @@ from .backend import (
 from .config import AppConfig, GenerationSettings
 from .limits import RequestGate
 from .redact import install_log_redaction, plain_text, redact_text, redact_url, url_secrets
+from .remote_alternatives import remote_alternatives
 from .remote_stream import CONNECT_TIMEOUT_S, MAX_SEED, RemoteStream, approx_tokens
 from .remote_wire import (
     NEXT_STYLE,
@@ -204,6 +206,13 @@ class OpenAIBackend:
         stream = RemoteStream(self, prompt, settings)
         stream.launch(self.gate.enqueue(settings.num_drafts))
         return stream
+
+    def alternatives(self, prompt: Prompt, k: int) -> list[Alternative]:
+        """The server's `k` likeliest next tokens (via logprobs); `GenerationError` if it offers none."""
+        if not self._probed:
+            self.probe()
+        use_chat = self._use_chat(prompt)
+        return remote_alternatives(self._client, self._model or "", prompt, k, use_chat, self.explain)
 
     # ----- probing the server -----
 

@@ -208,7 +208,7 @@ def test_span_line_follows_the_live_span():
 def test_build_ui_registers_the_api(backend):
     demo = ui.build_ui(backend, AppConfig(engine="simple", max_new_tokens_cap=64))
     names = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
-    assert names == {"story", "article_outline", "article", "fewshot"}
+    assert names == {"story", "article_outline", "article", "fewshot", "alternatives"}
 
 
 def _elem_ids(demo) -> set[str]:

@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Iterator
 
-from ..backend import Backend, max_new_tokens_limit, prompt_budget
+from ..backend import Backend, Prompt, max_new_tokens_limit, prompt_budget
 from ..config import GenerationSettings
 from ..prompts import (
     OUTLINE_PREFIX,
@@ -167,7 +167,14 @@ def continue_article_steps(
     backend: Backend, settings: GenerationSettings, topic: str, tone: str, article: str
 ) -> Iterator[Progress]:
     """Extend the (possibly edited) article text where it stops; the topic and tone stay in the prompt."""
+    prompt = continue_article_prompt(backend, settings, topic, tone, article)
+    yield from stream_progress(backend, prompt, settings, article)
+
+
+def continue_article_prompt(
+    backend: Backend, settings: GenerationSettings, topic: str, tone: str, article: str
+) -> Prompt:
+    """The prompt that extends `article` where it stops (topic and tone kept), fitted to the window."""
     memory = f"An article about: {topic}" if topic.strip() else ""
     budget = prompt_budget(backend, settings)
-    prompt = build_story(article, memory, tone, budget=budget, chat=backend.info.chat, what="article")
-    yield from stream_progress(backend, prompt, settings, article)
+    return build_story(article, memory, tone, budget=budget, chat=backend.info.chat, what="article")

@@ -97,13 +97,26 @@ def fewshot_steps(
     `one_line` ends the output at the end of its first line (headlines, titles...); blank lines
     before it do not count.
     """
+    prompt = fewshot_prompt(backend, settings, examples, new_input, instruction, base)
+    enough = first_line if one_line else None
+    yield from stream_progress(backend, prompt, settings, base, enough=enough)
+
+
+def fewshot_prompt(
+    backend: Backend,
+    settings: GenerationSettings,
+    examples: Sequence[tuple[str, str]],
+    new_input: str,
+    instruction: str = "",
+    base: str = "",
+) -> Prompt:
+    """The few-shot prompt for `new_input`; with `base`, the one that extends that open answer."""
     used = backend.count_tokens(base) if base else 0
     budget = prompt_budget(backend, settings, used)
     prompt = build_fewshot(examples, new_input, instruction, budget=budget, chat=backend.info.chat)
     if base:  # continue the open answer: plain document form, the model sees its earlier output
         prompt = Prompt(document=prompt.document + base, stop=prompt.stop, notices=prompt.notices)
-    enough = first_line if one_line else None
-    yield from stream_progress(backend, prompt, settings, base, enough=enough)
+    return prompt
 
 
 def first_line(written: str) -> str | None:

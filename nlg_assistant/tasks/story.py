@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..backend import Backend, prompt_budget
+from ..backend import Backend, Prompt, prompt_budget
 from ..config import GenerationSettings
 from ..prompts import build_story
 from .progress import Progress, stream_progress
@@ -22,6 +22,13 @@ def story_steps(
 
     Memory and style notes always stay in the prompt; the oldest story text is left out first.
     """
-    budget = prompt_budget(backend, settings)
-    prompt = build_story(story + base, memory, style, budget=budget, chat=backend.info.chat)
+    prompt = story_prompt(backend, settings, story + base, memory, style)
     yield from stream_progress(backend, prompt, settings, base)
+
+
+def story_prompt(
+    backend: Backend, settings: GenerationSettings, text: str, memory: str, style: str
+) -> Prompt:
+    """The prompt that continues `text` (the story so far), fitted to leave room for the output."""
+    budget = prompt_budget(backend, settings)
+    return build_story(text, memory, style, budget=budget, chat=backend.info.chat)

@@ -24,12 +24,14 @@ from .fewshot_tab import fewshot_tab
 from .output import APP_TITLE
 from .serving import Serving, concurrency_limit
 from .settings import settings_panel
+from .shortcuts import SHORTCUTS_JS, shortcuts_help
 from .story_tab import story_tab
 
 CSS = """
 #app-header h1 { margin-bottom: 0.1em; }
 #app-header p { margin-top: 0; opacity: 0.8; }
 .status-line { min-height: 2.5em; font-size: 0.9em; opacity: 0.9; }
+.counts-line, .shortcuts-help { font-size: 0.85em; opacity: 0.8; }
 #fewshot-table table, #fewshot-table td, #fewshot-table th { font-family: var(--font); }
 """
 
@@ -58,6 +60,7 @@ def build_ui(backend: Backend, config: AppConfig, exports: ExportFolder | None =
     serving = Serving(limit, config.max_input_chars, exports or ExportFolder())
     with gr.Blocks(title=APP_TITLE, analytics_enabled=False, delete_cache=CACHE_SWEEP) as demo:
         _header(backend.info)
+        shortcuts_help()
         with gr.Row():
             with gr.Column(scale=3):
                 tabs = gr.Tabs(overflow_behavior="wrap")  # on a phone every tab stays in sight
@@ -121,6 +124,7 @@ def launch(demo: gr.Blocks, config: AppConfig, block: bool = True) -> str:
         prevent_thread_lock=True,
         theme=gr.themes.Soft(primary_hue="indigo", neutral_hue="slate"),
         css=CSS + DESK_CSS,
+        js=SHORTCUTS_JS,
         footer_links=["api", "gradio"],
         quiet=not config.share,  # gradio's own hint names launch(share=True), not our --share flag
     )

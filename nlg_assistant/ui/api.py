@@ -28,6 +28,7 @@ from ..config import SETTING_NAMES, SETTINGS
 from ..limits import LimitError
 from ..tasks import TASKS, Field, Task, checked_inputs
 from ..tasks.progress import with_drafts
+from .alternatives import alternatives_api
 from .output import USER_ERRORS, log_failure
 from .serving import GENERATION_EVENTS, Serving, refused
 from .settings import settings_from_values
@@ -116,3 +117,4 @@ def register_api(backend: Backend, serving: Serving) -> None:
     """
     for task in TASKS:
         gr.api(endpoint(task, backend, serving), api_name=task.name, **GENERATION_EVENTS)
+    gr.api(alternatives_api(backend, serving), api_name="alternatives", concurrency_id="alternatives")

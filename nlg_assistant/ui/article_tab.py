@@ -12,6 +12,8 @@ from ..backend import Backend
 from ..config import GenerationSettings
 from ..tasks import Progress
 from ..tasks.article import article_steps, continue_article_steps, outline_steps, tokens_per_word
+from .alternatives import alternatives_panel, article_context
+from .counters import counters
 from .desk import file_row, wire_desk
 from .output import OutputArea, base_model_hint, error_message, output_area, wire_area, wire_stop
 from .serving import GENERATION_EVENTS, Serving
@@ -99,6 +101,8 @@ def article_tab(backend: Backend, settings: list, serving: Serving) -> tuple[Out
         fields = [article, topic, outline, *brief]
         area = output_area("article", "Write article", NAMES, fields, "article")
         parts = file_row("article")
+        counters(backend, "article", article, [topic, brief[2]], article_context, settings)
+        alternatives_panel(backend, "article", article, [topic, brief[2]], article_context)
         gr.Examples(ARTICLE_EXAMPLES, [topic, *brief], elem_id="article-examples", api_visibility="private")
 
     def runner(mode: str, fields: dict, base: str, s: GenerationSettings) -> Iterator[Progress]:

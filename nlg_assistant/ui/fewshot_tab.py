@@ -11,6 +11,8 @@ from ..config import GenerationSettings
 from ..prompts import MAX_EXAMPLES, PRESETS
 from ..tasks import Progress
 from ..tasks.fewshot import DEFAULT_PRESET, examples_from_rows, fewshot_steps, find_preset, preset_rows
+from .alternatives import alternatives_panel, fewshot_context
+from .counters import counters
 from .desk import file_row, wire_desk
 from .output import OutputArea, base_model_hint, output_area, wire_area, wire_stop
 from .serving import Serving
@@ -91,6 +93,9 @@ def fewshot_tab(backend: Backend, settings: list, serving: Serving) -> tuple[Out
         fields = [output, instruction, table, new_input, one_line]
         area = output_area("fewshot", "Generate", NAMES, fields, "output")
         parts = file_row("fewshot")
+        context = [table, instruction, new_input]
+        counters(backend, "fewshot", output, context, fewshot_context, settings)
+        alternatives_panel(backend, "fewshot", output, context, fewshot_context)
         gr.Examples(
             FEWSHOT_EXAMPLES, [preset, new_input], elem_id="fewshot-examples", api_visibility="private"
         )

@@ -10,6 +10,8 @@ from ..backend import Backend
 from ..config import GenerationSettings
 from ..tasks import Progress
 from ..tasks.story import story_steps
+from .alternatives import alternatives_panel, story_context
+from .counters import counters
 from .desk import file_row, wire_desk
 from .output import OutputArea, output_area, wire_area, wire_stop
 from .serving import Serving
@@ -44,6 +46,8 @@ def story_tab(backend: Backend, settings: list, serving: Serving) -> tuple[Outpu
                 )
         area = output_area("story", "Generate", NAMES, [story, memory, style], "story")
         parts = file_row("story")
+        counters(backend, "story", story, [memory, style], story_context, settings)
+        alternatives_panel(backend, "story", story, [memory, style], story_context)
         gr.Examples(
             STORY_EXAMPLES, [story, memory, style], elem_id="story-examples", api_visibility="private"
         )

@@ -1,0 +1,70 @@
+"""Live counts under a tab's document: words, characters and tokens, and the prompt against the window.
+
+Words and characters are `document.word_count` / `char_count` (CJK-aware); tokens are the
+backend's own count. The prompt is the one the tab's Continue would send with the current Max new
+tokens (`tasks.alternatives.continue_prompt`), so the line says how much of the window it takes.
+Updates run outside the generation concurrency group, only the latest pending one runs, and no
+progress is shown: typing and streaming stay smooth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gradio as gr
+
+from ..backend import Backend
+from ..config import SETTING_NAMES, GenerationSettings
+from ..document import char_count, word_count
+from ..tasks.alternatives import TabContext, continue_prompt, prompt_tokens
+from .alternatives import ContextOf
+from .output import USER_ERRORS
+
+
+def counts_line(backend: Backend, tab: str, text: str, context: TabContext, max_new_tokens: Any) -> str:
+    """'12 words · 60 characters · 15 tokens — prompt 40 + 200 to write, window 2,048 tokens'."""
+    whole = context.prefix + (text or "")
+    tokens = backend.count_tokens(whole)
+    counts = f"{word_count(whole):,} words · {char_count(whole):,} characters · {tokens:,} tokens"
+    window = backend.info.context_window
+    try:
+        settings = GenerationSettings(max_new_tokens=max(1, int(max_new_tokens)))
+        used = prompt_tokens(backend, continue_prompt(backend, tab, text or "", context, settings))
+    except (*USER_ERRORS, TypeError, ValueError) as error:  # e.g. nothing to continue yet
+        return f"{counts} — prompt: {str(error).rstrip('.')}"
+    return f"{counts} — prompt {used:,} + {settings.max_new_tokens:,} to write, window {window:,} tokens"
+
+
+def counters(
+    backend: Backend,
+    tab: str,
+    document_box: gr.Textbox,
+    context_boxes: Sequence[Any],
+    context_of: ContextOf,
+    settings: Sequence[Any],
+) -> gr.Markdown:
+    """The counts line for `tab` (element id ``<tab>-counts``), kept up to date as anything changes."""
+    max_new_tokens = settings[SETTING_NAMES.index("max_new_tokens")]
+    first = counts_line(
+        backend, tab, "", context_of(*[""] * len(context_boxes)), GenerationSettings().max_new_tokens
+    )
+    line = gr.Markdown(first, elem_id=f"{tab}-counts", elem_classes="counts-line")
+
+    def update(text: str, tokens: Any, *context_values: Any) -> str:
+        return counts_line(backend, tab, text, context_of(*context_values), tokens)
+
+    inputs = [document_box, max_new_tokens, *context_boxes]
+    for box in inputs:
+        box.change(
+            update,
+            inputs,
+            line,
+            trigger_mode="always_last",
+            show_progress="hidden",
+            # Outside the queue: counting is cheap, and a queued event would count against the
+            # visitor's cap on requests in flight (VisitorGate), refusing their next Generate.
+            queue=False,
+            api_visibility="private",
+        )
+    return line
