@@ -157,7 +157,13 @@ def test_mcp_lists_exactly_the_tasks_and_runs_them(tiny_model_dir, tmp_path):
         tools, results = anyio.run(_mcp_session, server.url, calls)
     finally:
         server.stop()
-    assert sorted(tool.name for tool in tools) == ["article", "article_outline", "fewshot", "story"]
+    assert sorted(tool.name for tool in tools) == [
+        "alternatives",
+        "article",
+        "article_outline",
+        "fewshot",
+        "story",
+    ]
     story = next(tool for tool in tools if tool.name == "story")
     assert "Continue a story" in story.description
     schema = story.inputSchema["properties"]
@@ -189,5 +195,5 @@ def test_mcp_with_a_login_needs_basic_credentials(tiny_model_dir, tmp_path):
         tools, results = anyio.run(_mcp_session, server.url, call, headers)
     finally:
         server.stop()
-    assert len(tools) == 4 and not results[0].isError and "4 tokens" in results[0].content[-1].text
+    assert len(tools) == 5 and not results[0].isError and "4 tokens" in results[0].content[-1].text
     assert "s3cret-pass" not in server.log()
