@@ -281,3 +281,40 @@ def test_export_checkpoint_writes_the_checkpoint_weights(v2_data, tmp_path):
     assert all(torch.equal(exported[k], saved[k]) for k in saved)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         train_v2.export_checkpoint(tmp_path / "nothing", tmp_path / "x")
+
+
+def test_card_v2_prints_the_measured_numbers_of_both_models(v2_data, tmp_path):
+    """Train a tiny v2 run, ship it, `eval` it next to another model, then write the card from those files."""
+    from nlg_assistant.training import card, cli
+    from nlg_assistant.training.card_v2 import write_card_v2
+    from nlg_assistant.training.evaluate import compare_models
+
+    s = _v2_settings(v2_data, tmp_path / "run", max_steps=6, decay_frac=0.5)
+    train_v2.run_v2(s, progress=False)
+    shipped = card.ship(tmp_path / "run" / "final", tmp_path / "shipped")
+    other = train_v2.export_checkpoint(tmp_path / "run", tmp_path / "other")
+    eval_json = tmp_path / "eval.json"
+    flags = ["--data-dir", str(v2_data), "--seq-len", "32", "--trigram", "--max-windows", "4"]
+    args = cli.build_parser().parse_args(["eval", str(shipped), str(other), *flags, "--json", str(eval_json)])
+    results = compare_models(args, None, Path("."))
+    mix = tmp_path / "mix.json"
+    mix.write_text(json.dumps({"examples": {"outline": 3, "formal": 2}, "tokens": 123}))
+    speed = tmp_path / "speed.json"
+    measured = {"tokens_per_s": 99.0, "threads": 1, "new_tokens": 8, "runs": [99.0]}
+    speed.write_text(json.dumps(measured | {"ratio_to_target": 3.3, "target": 30.0}))
+    spec = {
+        "run": str(tmp_path / "run"),
+        "eval": str(eval_json),
+        "v2_key": str(shipped),
+        "v1_key": str(other),
+        "mix": str(mix),
+        "data_dir": str(v2_data),
+        "speed": str(speed),
+    }
+    readme = write_card_v2(shipped, spec).read_text()
+    v2, v1 = results[str(shipped)], results[str(other)]
+    assert f"| held-out perplexity | **{v2['ppl']:.2f}** | {v1['ppl']:.2f} |" in readme
+    assert f"{v2['trigram_ppl']:.2f}" in readme and "outline 3, formal 2" in readme
+    assert "6 steps" in readme and (shipped / "loss_curve.png").exists()
+    numbers = json.loads((shipped / "card_numbers.json").read_text())
+    assert numbers["v2"]["ppl"] == v2["ppl"] and len(numbers["samples"]) == len(card.PROMPTS)

@@ -110,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     card = sub.add_parser("card", help="write the model card and loss curve into a model folder")
     card.add_argument("folder")
     card.add_argument("--report", required=True, help="JSON with all measured numbers")
+    card_v2 = sub.add_parser("card-v2", help="write a v2 model's card (v2 next to v1) into a model folder")
+    card_v2.add_argument("folder")
+    card_v2.add_argument(
+        "--report", required=True, help="JSON naming the run, eval, mix, data and speed files"
+    )
     return parser
 
 
@@ -216,4 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         from nlg_assistant.training.card import write_card
 
         write_card(Path(args.folder), json.loads(Path(args.report).read_text()))
+    elif args.cmd == "card-v2":
+        from nlg_assistant.training.card_v2 import write_card_v2
+
+        write_card_v2(Path(args.folder), json.loads(Path(args.report).read_text()))
     return 0
