@@ -50,11 +50,10 @@ def test_the_api_function_validates_on_the_server_and_reads_fewshot_specs(backen
 
 
 def test_counts_line_counts_the_whole_document_and_the_prompt(backend):
-    context = TabContext(prefix="Once upon a time", memory="Pip")
-    line = counts_line(backend, "story", " there was", context, 20)
-    whole = "Once upon a time there was"
-    prompt = continue_prompt(backend, "story", " there was", context)
-    assert line.startswith(f"6 words · 26 characters · {backend.count_tokens(whole)} tokens — prompt ")
+    context, story = TabContext(memory="Pip"), "Once upon a time there was"
+    line = counts_line(backend, "story", story, context, 20)
+    prompt = continue_prompt(backend, "story", story, context)
+    assert line.startswith(f"6 words · 26 characters · {backend.count_tokens(story)} tokens — prompt ")
     assert f"+ 20 to write, window {backend.info.context_window:,} tokens" in line
     assert backend.count_tokens(prompt.document) > 0
     empty = counts_line(backend, "article", "", TabContext(), 20)

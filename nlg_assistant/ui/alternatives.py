@@ -145,7 +145,7 @@ def alternatives_api(backend: Backend, serving: Serving) -> Callable[..., list[l
             pairs, instruction_now = (), instruction
             if tab == "fewshot":
                 pairs, instruction_now, _ = examples_from_spec(examples_json, instruction)
-            context = TabContext("", memory, style, topic, tone, tuple(pairs), instruction_now, new_input)
+            context = TabContext(memory, style, topic, tone, tuple(pairs), instruction_now, new_input)
             found = alternatives_at(backend, tab, text, position, k, context)
         except USER_ERRORS as error:  # a message for the caller, not a traceback in the server log
             log_failure(error)

@@ -24,13 +24,13 @@ from .output import USER_ERRORS
 
 def counts_line(backend: Backend, tab: str, text: str, context: TabContext, max_new_tokens: Any) -> str:
     """'12 words · 60 characters · 15 tokens — prompt 40 + 200 to write, window 2,048 tokens'."""
-    whole = context.prefix + (text or "")
-    tokens = backend.count_tokens(whole)
-    counts = f"{word_count(whole):,} words · {char_count(whole):,} characters · {tokens:,} tokens"
+    text = text or ""
+    tokens = backend.count_tokens(text)
+    counts = f"{word_count(text):,} words · {char_count(text):,} characters · {tokens:,} tokens"
     window = backend.info.context_window
     try:
         settings = GenerationSettings(max_new_tokens=max(1, int(max_new_tokens)))
-        used = prompt_tokens(backend, continue_prompt(backend, tab, text or "", context, settings))
+        used = prompt_tokens(backend, continue_prompt(backend, tab, text, context, settings))
     except (*USER_ERRORS, TypeError, ValueError) as error:  # e.g. nothing to continue yet
         return f"{counts} — prompt: {str(error).rstrip('.')}"
     return f"{counts} — prompt {used:,} + {settings.max_new_tokens:,} to write, window {window:,} tokens"
