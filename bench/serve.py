@@ -85,8 +85,11 @@ def start_app(model: str, engine: str, port: int, batch: int, args, log: Path) -
         env["OMP_NUM_THREADS"] = str(args.threads)
     if args.omp_wait_policy:  # PASSIVE: idle OpenMP threads sleep instead of spinning (shared machines)
         env["OMP_WAIT_POLICY"] = args.omp_wait_policy
+    # every stream comes from this one address but stands for a writer of its own: the app's
+    # per-visitor cap (2 by default) would refuse all but two of them at the door
     command = [sys.executable, "app.py", "--model", model, "--engine", engine, "--port", str(port),
-               "--max-batch-size", str(batch), "--max-queue", str(4 * batch)]  # fmt: skip
+               "--max-batch-size", str(batch), "--max-queue", str(4 * batch),
+               "--max-per-visitor", str(batch)]  # fmt: skip
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
 
 

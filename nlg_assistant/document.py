@@ -29,6 +29,7 @@ HISTORY_LIMIT = 60  # undo steps kept per tab (the issue asks for at least 50)
 HISTORY_CHARS = 1_000_000  # total characters kept in a tab's history: the browser's storage is ~5 MB
 FRONT = "---"
 FORMAT_KEY = "nlg-assistant"  # the front-matter key that names the tab a file was saved from
+JOINS = "joins"  # the history's key for the fields a change left that the next change joins (`record`)
 
 
 class DocumentError(ValueError):
@@ -70,15 +71,25 @@ def _clean(history: Mapping[str, Any] | None) -> dict[str, list[Fields]]:
     return stacks
 
 
-def record(history: Mapping[str, Any] | None, before: Mapping[str, Any]) -> dict[str, list[Fields]]:
+def record(
+    history: Mapping[str, Any] | None, before: Mapping[str, Any], after: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The history after a change away from `before`: `before` becomes undoable and Redo is cleared.
 
     A change that repeats the newest snapshot adds nothing (pressing a button twice is one step).
+    `after`, when given, are the fields this change leaves, and the next change recorded from
+    exactly them joins this step instead of adding one: picking an alternative and the generation
+    it resumes are one step, so one Undo gives back the document from before the pick. Any other
+    change, Undo or Redo ends that.
     """
     stacks = _clean(history)
-    if stacks["undo"] and stacks["undo"][-1] == dict(before):
-        return {"undo": stacks["undo"], "redo": []}
-    return {"undo": _bounded([*stacks["undo"], dict(before)]), "redo": []}
+    joined = isinstance(history, Mapping) and history.get(JOINS) == dict(before)
+    if not joined and (not stacks["undo"] or stacks["undo"][-1] != dict(before)):
+        stacks["undo"] = _bounded([*stacks["undo"], dict(before)])
+    recorded: dict[str, Any] = {"undo": stacks["undo"], "redo": []}
+    if after is not None:
+        recorded[JOINS] = dict(after)
+    return recorded
 
 
 def _step(history: Mapping[str, Any] | None, current: Mapping[str, Any], source: str, target: str):

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from appserver import REPO_ROOT, start_app
 
+from nlg_assistant.document import char_count, word_count
 from nlg_assistant.tasks.fewshot import DEFAULT_PRESET, preset_rows
 
 pytestmark = pytest.mark.browser
@@ -157,6 +158,10 @@ def test_story_streams_stops_and_undoes(page):
     settled = _output(page, "story").input_value()
     page.wait_for_timeout(1000)
     assert _output(page, "story").input_value() == settled  # nothing more after Stop
+    counts = f"{word_count(settled):,} words · {char_count(settled):,} characters"
+    page.locator("#story-counts").get_by_text(counts).wait_for()  # counted once the stream ended
+    page.reload()  # saved once the stream ended, although the autosave skips a stream's updates
+    _wait_value(page, "#story-document textarea", settled)
     page.locator("#story-undo").click()
     back = "Once upon a time there was a little fox"
     page.wait_for_function("(t) => document.querySelector('#story-document textarea').value === t", arg=back)

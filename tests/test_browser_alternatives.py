@@ -11,13 +11,15 @@ import re
 
 import pytest
 import test_browser
-from test_browser import LONG_SEED, TIMEOUT_MS, VIEWPORT, _output, _set_seed, _set_setting, _wait_for_status
+from test_browser import LONG_SEED, _output, _set_seed, _set_setting, _wait_for_status, _wait_value
 
 from nlg_assistant.tasks.alternatives import TabContext, continue_prompt
 
 pytestmark = pytest.mark.browser
-# the same fixtures as test_browser: the app on the long-window tiny model (simple engine), Chromium
+# the same fixtures as test_browser: the app on the long-window tiny model (simple engine), Chromium,
+# and a fresh page (its own browser context) on the app
 long_tiny_model, server, browser = test_browser.long_tiny_model, test_browser.server, test_browser.browser
+page = test_browser.page
 STORY = "Once upon a time there was a little fox"
 
 
@@ -28,17 +30,6 @@ def reference(long_tiny_model):
     from nlg_assistant.models import load_model
 
     return LocalBackend(load_model(str(long_tiny_model), "cpu"))
-
-
-@pytest.fixture
-def page(browser, server):
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(server.url)
-    page.locator("#story-generate").wait_for()
-    yield page
-    context.close()
 
 
 def _percentages(labels: list[str]) -> list[float]:
@@ -68,6 +59,10 @@ def test_alternatives_at_a_selected_position_and_branching_continues_from_there(
     branched = document[:at] + expected[1].text
     text = _output(page, "story").input_value()
     assert text.startswith(branched) and len(text) > len(branched), (text, branched)
+    page.locator("#story-undo").click()  # the pick and the generation it resumed are one step
+    _wait_value(page, "#story-document textarea", document)
+    page.locator("#story-redo").click()
+    _wait_value(page, "#story-document textarea", text)
 
 
 def test_ctrl_enter_generates_and_escape_stops(page):

@@ -37,6 +37,20 @@ def test_a_new_change_clears_redo_and_repeats_are_one_step():
     assert doc.counts(history) == (1, 0)
 
 
+def test_a_change_recorded_with_after_is_one_step_with_the_change_that_follows_from_it():
+    before, picked = {"story": "A fox ran", "memory": "m"}, {"story": "A cat", "memory": "m"}
+    history = doc.record(doc.record(None, {"story": "older"}), before, after=picked)
+    history = doc.record(history, picked)  # the generation the pick resumed: no step of its own
+    written = {"story": "A cat sat.", "memory": "m"}
+    assert doc.counts(history) == (2, 0)
+    back, history = doc.undo(history, written)
+    assert back == before
+    assert doc.redo(history, back)[0] == written
+    other = doc.record(doc.record(None, before, after=picked), {"story": "A cat!", "memory": "m"})
+    assert doc.counts(other) == (2, 0)  # anything else is a step of its own, and ends the joining
+    assert "joins" not in other and "joins" not in doc.undo(history, written)[1]
+
+
 def test_history_keeps_at_least_fifty_steps_and_is_bounded():
     history = doc.new_history()
     for i in range(200):

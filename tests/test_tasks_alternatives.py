@@ -44,7 +44,7 @@ def _continue_prompt(backend, tab, document):
     recorder = AltRecorder(backend)
     settings = ONE_TOKEN
     if tab == "story":
-        steps = story_steps(recorder, settings, "Once upon a time", "Pip, a fox", "Warm", document)
+        steps = story_steps(recorder, settings, "", "Pip, a fox", "Warm", document)  # as the story tab
     elif tab == "article":
         steps = continue_article_steps(recorder, settings, "Bees", "friendly", document)
     else:
@@ -54,7 +54,7 @@ def _continue_prompt(backend, tab, document):
 
 
 CONTEXTS = {
-    "story": TabContext(prefix="Once upon a time", memory="Pip, a fox", style="Warm"),
+    "story": TabContext(memory="Pip, a fox", style="Warm"),
     "article": TabContext(topic="Bees", tone="friendly"),
     "fewshot": TabContext(examples=EXAMPLES, instruction="Rewrite formally", new_input="pls call me"),
 }
@@ -62,7 +62,7 @@ CONTEXTS = {
 
 @pytest.mark.parametrize("tab", ["story", "article", "fewshot"])
 def test_the_prompt_is_the_one_continue_sends(backend, tab):
-    document = " there was a little fox who lived"
+    document = "Once upon a time there was a little fox who lived"
     assert continue_prompt(backend, tab, document, CONTEXTS[tab]) == _continue_prompt(backend, tab, document)
 
 

@@ -8,6 +8,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import gradio as gr
 import pytest
 
 from nlg_assistant import document, ui
@@ -16,7 +17,7 @@ from nlg_assistant.config import SETTING_NAMES, AppConfig, GenerationSettings, S
 from nlg_assistant.exports import ExportFolder
 from nlg_assistant.tasks import BY_NAME, Progress
 from nlg_assistant.tasks.story import story_steps
-from nlg_assistant.ui import api, output
+from nlg_assistant.ui import api, desk, output
 from nlg_assistant.ui.serving import GENERATION_GROUP, Serving
 from nlg_assistant.ui.settings import settings_from_values, settings_validator
 
@@ -203,6 +204,32 @@ def test_span_line_follows_the_live_span():
     assert "Last generation: 3 words" in output.span_line("Once upon a time", span)
     assert output.span_line("Once upon a time!", span) == ""  # edited: accepted
     assert output.span_line("", None) == ""
+
+
+def test_autosave_waits_for_the_end_of_a_generation():
+    with gr.Blocks():
+        boxes = [gr.Textbox(), gr.Textbox()]
+        area = output.output_area("story", "Generate", ("story", "memory"), boxes, "story")
+    save, fields = desk._save_to_browser(area), ["Once upon a time", "Pip"]
+    for status in ("Starting…", "Section 2/3 · Writing… 40 characters so far"):
+        assert output.streaming(status)
+        assert all(isinstance(part, type(gr.skip())) for part in save(*fields, OLDER, None, status))
+    stored, line = save(*fields, OLDER, None, "9 tokens · finish: stopped (you pressed Stop)")
+    assert stored == {"fields": dict(zip(area.names, fields, strict=True)), "history": OLDER, "span": None}
+    assert line.endswith("· 4 words") and not output.streaming(None)
+    typed = desk._save_to_browser(area, typed=True)
+    assert typed(*fields, OLDER, None, "Writing… 9 characters") == (stored, line)  # a stream broke off
+    assert all(isinstance(part, type(gr.skip())) for part in typed(*fields, OLDER, None, "Ready."))
+
+
+def test_autosave_and_counts_run_again_when_the_status_line_changes(backend):
+    # They skip a stream's updates; the status line's last change (the end, or Stop's mark) may be
+    # the only change after the last update, so it must trigger them too.
+    demo = ui.build_ui(backend, AppConfig(engine="simple", max_new_tokens_cap=64))
+    ids = {block.elem_id: block._id for block in demo.blocks.values() if getattr(block, "elem_id", None)}
+    for tab in ("story", "article", "fewshot"):
+        on_status = [fn.name for fn in demo.fns.values() if (ids[f"{tab}-status"], "change") in fn.targets]
+        assert sorted(on_status) == ["save", "update"], tab
 
 
 def test_build_ui_registers_the_api(backend):

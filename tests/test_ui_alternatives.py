@@ -5,10 +5,20 @@ from __future__ import annotations
 import gradio as gr
 import pytest
 
+from nlg_assistant import document
 from nlg_assistant.backend import Alternative
+from nlg_assistant.config import SETTING_NAMES, GenerationSettings
 from nlg_assistant.exports import ExportFolder
 from nlg_assistant.tasks.alternatives import TabContext, continue_prompt
-from nlg_assistant.ui.alternatives import _branch, alternatives_api, choice_label, fewshot_context
+from nlg_assistant.tasks.story import story_steps
+from nlg_assistant.ui import output
+from nlg_assistant.ui.alternatives import (
+    _branch,
+    _branch_handler,
+    alternatives_api,
+    choice_label,
+    fewshot_context,
+)
 from nlg_assistant.ui.counters import counts_line
 from nlg_assistant.ui.serving import Serving
 from nlg_assistant.ui.shortcuts import HELP, SHORTCUTS_JS
@@ -35,6 +45,32 @@ def test_branching_cuts_and_inserts_and_ignores_stale_picks():
     assert all(isinstance(part, skip) for part in (*_branch(5, branch), *_branch(None, None)))
 
 
+def test_a_branch_and_the_generation_it_resumes_are_undone_in_one_step(backend):
+    with gr.Blocks():
+        boxes = [gr.Textbox(), gr.Textbox(), gr.Textbox()]
+        area = output.output_area("story", "Generate", ("story", "memory", "style"), boxes, "story")
+    before = {"story": "The fox ran home.", "memory": "Pip", "style": ""}
+    history = document.record(None, {"story": "The fox", "memory": "Pip", "style": ""})
+    branch = {"head": "The fox ", "tokens": [" ran", "jumped"]}
+    text, position, history = _branch_handler(area)(1, branch, *before.values(), history)
+    assert (text, position) == ("The fox jumped", -1)
+    branched = {**before, "story": text}  # what the page's Continue click then sends
+
+    def run(settings):
+        return story_steps(backend, settings, "", "Pip", "", text)
+
+    values = [getattr(GenerationSettings(max_new_tokens=6, seed=1), name) for name in SETTING_NAMES]
+    request = output.LastRequest("continue", branched)
+    last = list(output._drive(run, values, 64, branched, text, history, request))[-1]
+    written, history = {**branched, "story": last[0]}, last[3]
+    assert written["story"].startswith(text) and len(written["story"]) > len(text)
+    back, history = document.undo(history, written)
+    assert back == before  # one Undo: the document from before the pick
+    assert document.redo(history, back)[0] == written
+    stale = _branch_handler(area)(None, branch, *before.values(), history)
+    assert all(isinstance(part, type(gr.skip())) for part in stale)
+
+
 def test_the_api_function_validates_on_the_server_and_reads_fewshot_specs(backend):
     api = alternatives_api(backend, Serving(64, 1000, ExportFolder()))
     with pytest.raises(gr.Error, match="1 to 20"):
@@ -50,11 +86,10 @@ def test_the_api_function_validates_on_the_server_and_reads_fewshot_specs(backen
 
 
 def test_counts_line_counts_the_whole_document_and_the_prompt(backend):
-    context = TabContext(prefix="Once upon a time", memory="Pip")
-    line = counts_line(backend, "story", " there was", context, 20)
-    whole = "Once upon a time there was"
-    prompt = continue_prompt(backend, "story", " there was", context)
-    assert line.startswith(f"6 words · 26 characters · {backend.count_tokens(whole)} tokens — prompt ")
+    context, story = TabContext(memory="Pip"), "Once upon a time there was"
+    line = counts_line(backend, "story", story, context, 20)
+    prompt = continue_prompt(backend, "story", story, context)
+    assert line.startswith(f"6 words · 26 characters · {backend.count_tokens(story)} tokens — prompt ")
     assert f"+ 20 to write, window {backend.info.context_window:,} tokens" in line
     assert backend.count_tokens(prompt.document) > 0
     empty = counts_line(backend, "article", "", TabContext(), 20)

@@ -27,13 +27,8 @@ ONE_TOKEN = GenerationSettings(max_new_tokens=1, temperature=0.0)
 
 @dataclass(frozen=True)
 class TabContext:
-    """What a tab's Continue puts in the prompt beside the document.
+    """What a tab's Continue puts in the prompt beside the document: the tab's other fields."""
 
-    `prefix` is text that comes before the document box's text (the story tab's "story so far"
-    while its continuation has a box of its own); the others are the tab's fields.
-    """
-
-    prefix: str = ""
     memory: str = ""
     style: str = ""
     topic: str = ""
@@ -46,11 +41,9 @@ class TabContext:
 PromptBuilder = Callable[[Backend, GenerationSettings, str, TabContext], Prompt]
 
 CONTINUE_PROMPTS: dict[str, PromptBuilder] = {
-    "story": lambda b, s, text, c: story_prompt(b, s, c.prefix + text, c.memory, c.style),
-    "article": lambda b, s, text, c: continue_article_prompt(b, s, c.topic, c.tone, c.prefix + text),
-    "fewshot": lambda b, s, text, c: fewshot_prompt(
-        b, s, c.examples, c.new_input, c.instruction, c.prefix + text
-    ),
+    "story": lambda b, s, text, c: story_prompt(b, s, text, c.memory, c.style),
+    "article": lambda b, s, text, c: continue_article_prompt(b, s, c.topic, c.tone, text),
+    "fewshot": lambda b, s, text, c: fewshot_prompt(b, s, c.examples, c.new_input, c.instruction, text),
 }
 
 

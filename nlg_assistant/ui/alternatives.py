@@ -15,10 +15,11 @@ from typing import Any
 
 import gradio as gr
 
+from .. import document as doc
 from ..backend import Alternative, Backend
 from ..tasks.alternatives import MAX_K, TabContext, alternatives_at, cut_position
 from ..tasks.fewshot import examples_from_rows, examples_from_spec
-from .output import USER_ERRORS, error_message, log_failure
+from .output import USER_ERRORS, OutputArea, error_message, log_failure
 from .serving import Serving
 
 DEFAULT_K = 5
@@ -62,14 +63,33 @@ def _branch(index: int | None, branch: dict | None) -> tuple:
     return branch["head"] + branch["tokens"][index], -1
 
 
+def _branch_handler(area: OutputArea) -> Callable[..., tuple]:
+    """Picking an alternative: (index, branch, *fields, history) -> document, position, history.
+
+    The pick is an undo step that the generation Continue then resumes joins (`document.record`'s
+    `after`): one Undo gives back the document from before the pick, whatever was written since.
+    """
+    count = len(area.names)
+
+    def branch(index: int | None, state: dict | None, *values: Any) -> tuple:
+        fields, history = dict(zip(area.names, values[:count], strict=True)), values[count]
+        text, position = _branch(index, state)
+        if not isinstance(text, str):
+            return text, position, gr.skip()
+        return text, position, doc.record(history, fields, after={**fields, area.main: text})
+
+    return branch
+
+
 def alternatives_panel(
-    backend: Backend, tab: str, document_box: gr.Textbox, context_boxes: Sequence[Any], context_of: ContextOf
+    backend: Backend, area: OutputArea, context_boxes: Sequence[Any], context_of: ContextOf
 ) -> list:
-    """The Alternatives panel for `tab`'s `document_box`; returns its events (for Stop to cancel).
+    """The Alternatives panel for the document of `area`'s tab; returns its events (for Stop to cancel).
 
     Element ids: ``<tab>-alt-position``, ``<tab>-alt-k``, ``<tab>-alt-show``, ``<tab>-alt-choices``,
     ``<tab>-alt-status``. Branching clicks ``#<tab>-continue`` in the page.
     """
+    tab, document_box = area.tab, area.document
     with gr.Accordion("Alternatives: the model's next words at a point", open=False, elem_id=f"{tab}-alt"):
         with gr.Row():
             position = gr.Number(
@@ -92,7 +112,9 @@ def alternatives_panel(
         concurrency_id="alternatives",
         **private,
     )
-    picked = choices.input(_branch, [choices, branch], [document_box, position], queue=False, **private)
+    branch_inputs = [choices, branch, *area.fields, area.history]
+    branch_outputs = [document_box, position, area.history]
+    picked = choices.input(_branch_handler(area), branch_inputs, branch_outputs, queue=False, **private)
     picked.then(None, js=f"() => document.querySelector('#{tab}-continue')?.click()", **private)
     return [shown]
 
@@ -145,7 +167,7 @@ def alternatives_api(backend: Backend, serving: Serving) -> Callable[..., list[l
             pairs, instruction_now = (), instruction
             if tab == "fewshot":
                 pairs, instruction_now, _ = examples_from_spec(examples_json, instruction)
-            context = TabContext("", memory, style, topic, tone, tuple(pairs), instruction_now, new_input)
+            context = TabContext(memory, style, topic, tone, tuple(pairs), instruction_now, new_input)
             found = alternatives_at(backend, tab, text, position, k, context)
         except USER_ERRORS as error:  # a message for the caller, not a traceback in the server log
             log_failure(error)

@@ -101,8 +101,8 @@ def article_tab(backend: Backend, settings: list, serving: Serving) -> tuple[Out
         fields = [article, topic, outline, *brief]
         area = output_area("article", "Write article", NAMES, fields, "article")
         parts = file_row("article")
-        counters(backend, "article", article, [topic, brief[2]], article_context, settings)
-        alternatives_panel(backend, "article", article, [topic, brief[2]], article_context)
+        counters(backend, area, [topic, brief[2]], article_context, settings)
+        alternatives_panel(backend, area, [topic, brief[2]], article_context)
         gr.Examples(ARTICLE_EXAMPLES, [topic, *brief], elem_id="article-examples", api_visibility="private")
 
     def runner(mode: str, fields: dict, base: str, s: GenerationSettings) -> Iterator[Progress]:

@@ -4,7 +4,9 @@ Words and characters are `document.word_count` / `char_count` (CJK-aware); token
 backend's own count. The prompt is the one the tab's Continue would send with the current Max new
 tokens (`tasks.alternatives.continue_prompt`), so the line says how much of the window it takes.
 Updates run outside the generation concurrency group, only the latest pending one runs, and no
-progress is shown: typing and streaming stay smooth.
+progress is shown: typing and streaming stay smooth. While a generation streams the line waits
+for its end: tokenising the document ~7 times a second per writer costs the server what decoding
+needs.
 """
 
 from __future__ import annotations
@@ -19,18 +21,18 @@ from ..config import SETTING_NAMES, GenerationSettings
 from ..document import char_count, word_count
 from ..tasks.alternatives import TabContext, continue_prompt, prompt_tokens
 from .alternatives import ContextOf
-from .output import USER_ERRORS
+from .output import USER_ERRORS, OutputArea, streaming
 
 
 def counts_line(backend: Backend, tab: str, text: str, context: TabContext, max_new_tokens: Any) -> str:
     """'12 words · 60 characters · 15 tokens — prompt 40 + 200 to write, window 2,048 tokens'."""
-    whole = context.prefix + (text or "")
-    tokens = backend.count_tokens(whole)
-    counts = f"{word_count(whole):,} words · {char_count(whole):,} characters · {tokens:,} tokens"
+    text = text or ""
+    tokens = backend.count_tokens(text)
+    counts = f"{word_count(text):,} words · {char_count(text):,} characters · {tokens:,} tokens"
     window = backend.info.context_window
     try:
         settings = GenerationSettings(max_new_tokens=max(1, int(max_new_tokens)))
-        used = prompt_tokens(backend, continue_prompt(backend, tab, text or "", context, settings))
+        used = prompt_tokens(backend, continue_prompt(backend, tab, text, context, settings))
     except (*USER_ERRORS, TypeError, ValueError) as error:  # e.g. nothing to continue yet
         return f"{counts} — prompt: {str(error).rstrip('.')}"
     return f"{counts} — prompt {used:,} + {settings.max_new_tokens:,} to write, window {window:,} tokens"
@@ -38,33 +40,35 @@ def counts_line(backend: Backend, tab: str, text: str, context: TabContext, max_
 
 def counters(
     backend: Backend,
-    tab: str,
-    document_box: gr.Textbox,
+    area: OutputArea,
     context_boxes: Sequence[Any],
     context_of: ContextOf,
     settings: Sequence[Any],
 ) -> gr.Markdown:
-    """The counts line for `tab` (element id ``<tab>-counts``), kept up to date as anything changes."""
+    """The counts line for `area`'s tab (element id ``<tab>-counts``), kept up to date as anything changes."""
+    tab = area.tab
     max_new_tokens = settings[SETTING_NAMES.index("max_new_tokens")]
     first = counts_line(
         backend, tab, "", context_of(*[""] * len(context_boxes)), GenerationSettings().max_new_tokens
     )
     line = gr.Markdown(first, elem_id=f"{tab}-counts", elem_classes="counts-line")
 
-    def update(text: str, tokens: Any, *context_values: Any) -> str:
+    def update(text: str, tokens: Any, status: str, *context_values: Any) -> str:
+        if streaming(status):
+            return gr.skip()
         return counts_line(backend, tab, text, context_of(*context_values), tokens)
 
-    inputs = [document_box, max_new_tokens, *context_boxes]
-    for box in inputs:
-        box.change(
-            update,
-            inputs,
-            line,
-            trigger_mode="always_last",
-            show_progress="hidden",
-            # Outside the queue: counting is cheap, and a queued event would count against the
-            # visitor's cap on requests in flight (VisitorGate), refusing their next Generate.
-            queue=False,
-            api_visibility="private",
-        )
+    inputs = [area.document, max_new_tokens, area.status, *context_boxes]
+    gr.on(
+        [box.change for box in inputs],
+        update,
+        inputs,
+        line,
+        trigger_mode="always_last",
+        show_progress="hidden",
+        # Outside the queue: counting is cheap, and a queued event would count against the
+        # visitor's cap on requests in flight (VisitorGate), refusing their next Generate.
+        queue=False,
+        api_visibility="private",
+    )
     return line

@@ -17,7 +17,7 @@ import gradio as gr
 
 from .. import document as doc
 from ..limits import LimitError
-from .output import OutputArea, span_line
+from .output import OutputArea, span_line, streaming
 from .serving import Serving, refused
 
 UPLOAD_LIMIT_BYTES = 1_000_000  # a novel's worth of text; anything larger is not a draft
@@ -178,22 +178,31 @@ def wire_desk(area: OutputArea, parts: dict, blank: dict, serving: Serving) -> N
     parts["save"].click(_save_handler(area, serving), area.fields, parts["file"], **private)
     new_inputs = [parts["confirm"], *state_inputs]
     parts["new"].click(_new_handler(area, blank), new_inputs, outputs, js=CONFIRM_NEW, **private)
-    kept = [*area.fields, area.history, area.span]
-    triggers = [field.change for field in kept]
-    gr.on(
-        triggers,
-        _save_to_browser(area),
-        kept,
-        [parts["store"], parts["saved"]],
-        trigger_mode="always_last",
-        show_progress="hidden",
-        **private,
-    )
+    kept = [*area.fields, area.history, area.span, area.status]
+    saving = {"trigger_mode": "always_last", "show_progress": "hidden", **private}
+    to_browser = [parts["store"], parts["saved"]]
+    gr.on([part.change for part in kept], _save_to_browser(area), kept, to_browser, **saving)
+    # The writer's own edits are saved even while the status line still says "Writing…" (a
+    # generation whose connection broke off never replaces it).
+    typed = [field.input for field in area.fields]
+    gr.on(typed, _save_to_browser(area, typed=True), kept, to_browser, **saving)
 
 
-def _save_to_browser(area: OutputArea) -> Callable[..., tuple]:
+def _save_to_browser(area: OutputArea, typed: bool = False) -> Callable[..., tuple]:
+    """The autosave: every field, the history and the span into the tab's `gr.BrowserState`.
+
+    Not while a generation streams: each of its ~7 updates a second sent the whole history back to
+    the browser (with the counts line, a browser's stream cost the app 1.66x the CPU per token of an
+    API stream, `bench/desk_stream.py`). The end of the generation (its last status line, or Stop's
+    mark) saves what it wrote; a browser closed mid-stream keeps the document from before it.
+    With `typed` (the writer's own edits) it saves only while the status line says a generation
+    runs: otherwise the same edit's change event saves.
+    """
+
     def save(*values: Any) -> tuple:
-        fields, (history, span) = _split(area, values)
+        fields, (history, span, status) = _split(area, values)
+        if streaming(status) != typed:
+            return gr.skip(), gr.skip()
         words = doc.word_count(str(fields.get(area.main) or ""))
         return {"fields": fields, "history": history, "span": span}, f"{SAVED} · {words} words"
 

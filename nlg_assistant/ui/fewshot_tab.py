@@ -94,8 +94,8 @@ def fewshot_tab(backend: Backend, settings: list, serving: Serving) -> tuple[Out
         area = output_area("fewshot", "Generate", NAMES, fields, "output")
         parts = file_row("fewshot")
         context = [table, instruction, new_input]
-        counters(backend, "fewshot", output, context, fewshot_context, settings)
-        alternatives_panel(backend, "fewshot", output, context, fewshot_context)
+        counters(backend, area, context, fewshot_context, settings)
+        alternatives_panel(backend, area, context, fewshot_context)
         gr.Examples(
             FEWSHOT_EXAMPLES, [preset, new_input], elem_id="fewshot-examples", api_visibility="private"
         )

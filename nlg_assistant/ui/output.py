@@ -148,10 +148,15 @@ def error_message(error: Exception) -> str:
     return f"⚠ {message}"
 
 
+def streaming(status: str | None) -> bool:
+    """Whether the status line says a generation is under way (started, writing)."""
+    return "Writing…" in (status or "") or "Starting…" in (status or "")
+
+
 def _stopped_status(status: str) -> str:
     """The status line after Stop: a running generation is marked stopped; anything else stays."""
     status = status or ""
-    if "Writing…" not in status and "Starting…" not in status:
+    if not streaming(status):
         return status
     label = status.split("Writing…")[0].split("Starting…")[0]
     return f"{label}finish: stopped (you pressed Stop)"

@@ -46,8 +46,8 @@ def story_tab(backend: Backend, settings: list, serving: Serving) -> tuple[Outpu
                 )
         area = output_area("story", "Generate", NAMES, [story, memory, style], "story")
         parts = file_row("story")
-        counters(backend, "story", story, [memory, style], story_context, settings)
-        alternatives_panel(backend, "story", story, [memory, style], story_context)
+        counters(backend, area, [memory, style], story_context, settings)
+        alternatives_panel(backend, area, [memory, style], story_context)
         gr.Examples(
             STORY_EXAMPLES, [story, memory, style], elem_id="story-examples", api_visibility="private"
         )
