@@ -1,0 +1,185 @@
+"""Refuse oversized and malformed requests at the door, before gradio reads them (pure ASGI).
+
+gradio parses a request's JSON body and keeps every input's value in the caller's session
+(`state_session_capacity` sessions, 10,000; each REST call is a new session) before any handler
+runs, so a 10 MB text field that a handler then refuses still held 10 MB of memory per call
+(measured in docs/security.md). `RequestCheck`, in front of gradio:
+
+- refuses a POST body over its byte limit, from its Content-Length or while reading it,
+  so gradio never sees it: `queued_bytes` on the routes that queue an event (``queue/join``,
+  ``call/...``), `other_bytes` on the rest (a page load sends the work autosaved in the
+  browser back); gradio's ``upload`` route is left to its own ``max_file_size``;
+- checks a REST call's inputs (``POST .../call/NAME`` with ``{"data": [...]}``, and
+  ``.../call/v2/NAME`` with named values) against the endpoint's parameters (`endpoints`), so
+  a missing, extra or unknown input gets our message instead of gradio's bare "Error".
+
+Refusals are HTTP 422 in gradio's validation-error shape: `gradio_client` raises them as a
+`ValidationError` carrying our message, the browser shows it at the event's first input, raw
+HTTP gets it as JSON. Each is logged once (`refusals.log_refusal`, rate-limited).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from .refusals import log_refusal
+from .visitor_gate import ASGIApp, Message, Receive, Scope, Send, scope_visitor
+
+QUEUED_MARKERS = ("/queue/join", "/call/")  # routes whose body becomes a queued event
+UPLOAD_SUFFIXES = ("/upload", "/upload/")  # multipart files: gradio's max_file_size applies
+CALL_MARKER, CALL_V2_MARKER = "/call/", "/call/v2/"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """An API endpoint's inputs, in order, and the ones without a default."""
+
+    inputs: tuple[str, ...]
+    required: tuple[str, ...]
+
+
+class RequestCheck:
+    """ASGI middleware: body size limits and REST input checks; see the module docstring."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        queued_bytes: int,
+        other_bytes: int,
+        endpoints: Mapping[str, Endpoint],
+        trust_proxy: bool,
+    ) -> None:
+        self.app = app
+        self.queued_bytes = queued_bytes
+        self.other_bytes = other_bytes
+        self.endpoints = dict(endpoints)
+        self.trust_proxy = trust_proxy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope.get("type") != "http" or scope.get("method") != "POST" or path.endswith(UPLOAD_SUFFIXES):
+            await self.app(scope, receive, send)
+            return
+        limit = self.queued_bytes if any(m in path for m in QUEUED_MARKERS) else self.other_bytes
+        body, problem = await _read_body(scope, receive, limit)
+        if body is None and not problem:
+            return  # the client went away while sending
+        problem = problem or self._inputs_problem(path, body or b"")
+        if problem:
+            log_refusal(problem, scope_visitor(scope, self.trust_proxy))
+            await _refuse(send, problem)
+            return
+        await self.app(scope, _replay(body or b"", receive), send)
+
+    def _inputs_problem(self, path: str, body: bytes) -> str:
+        """Our message when a REST call to one of `endpoints` has missing, extra or unknown inputs."""
+        if CALL_MARKER not in path:
+            return ""
+        v2 = CALL_V2_MARKER in path
+        name = path.split(CALL_V2_MARKER if v2 else CALL_MARKER, 1)[1].strip("/")
+        endpoint = self.endpoints.get(name)
+        if endpoint is None or "/" in name:
+            return ""  # not ours to check (or the GET of an event's stream)
+        try:
+            values = json.loads(body or b"{}")
+        except ValueError:
+            return f"The request to /{name} is not valid JSON"
+        if v2:
+            return named_inputs_problem(name, endpoint, values)
+        return positional_inputs_problem(name, endpoint, values)
+
+
+def positional_inputs_problem(name: str, endpoint: Endpoint, body: object) -> str:
+    """`call/NAME` takes ``{"data": [...]}`` with one value per input, in order."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if isinstance(data, list) and len(data) == len(endpoint.inputs):
+        return ""
+    got = f"got {len(data)}" if isinstance(data, list) else 'no "data" list'
+    return (
+        f"/{name} takes {len(endpoint.inputs)} values in this order: {', '.join(endpoint.inputs)}; "
+        f"{got}. Send all of them, or send only the ones you need by name to /gradio_api/call/v2/{name}"
+    )
+
+
+def named_inputs_problem(name: str, endpoint: Endpoint, body: object) -> str:
+    """`call/v2/NAME` takes an object of named values: every required one, no unknown ones."""
+    if not isinstance(body, dict):
+        return f"/{name} takes an object of named values ({', '.join(endpoint.inputs)})"
+    unknown = [key for key in body if key not in endpoint.inputs]
+    if unknown:
+        return f"/{name} has no input named {_names(unknown)}; its inputs are {', '.join(endpoint.inputs)}"
+    missing = [key for key in endpoint.required if key not in body]
+    if missing:
+        return f"/{name} needs a value for {_names(missing)}"
+    return ""
+
+
+def _names(names: Sequence[str]) -> str:
+    return ", ".join(repr(str(n)[:40]) for n in names[:5]) + (" ..." if len(names) > 5 else "")
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> tuple[bytes | None, str]:
+    """(the whole body, '') or (None, our message) once it is over `limit`; (None, '') on a disconnect.
+
+    Stops reading at the limit: an oversized body is never held in memory.
+    """
+    declared = _content_length(scope)
+    if declared is not None and declared > limit:
+        return None, too_large_message(declared, limit)
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None, ""
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None, too_large_message(size, limit, more=True)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), ""
+
+
+def too_large_message(size: int, limit: int, more: bool = False) -> str:
+    """What a caller whose request body is over the limit is told."""
+    over = "over " if more else ""
+    return (
+        f"The request is too large ({over}{size:,} bytes; the limit is {limit:,}): "
+        "a text field is far longer than this server accepts"
+    )
+
+
+def _content_length(scope: Scope) -> int | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands gradio the body already read, then the client's later messages."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()  # e.g. http.disconnect
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+async def _refuse(send: Send, message: str) -> None:
+    """HTTP 422 in gradio's validation-error shape (gradio_client raises it with our message)."""
+    detail = [{"__type__": "validate", "is_valid": False, "parameter_name": "request", "message": message}]
+    body = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 422, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
