@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 FORWARDED_HEADER = "x-forwarded-for"
 BUSY_MESSAGE = "The server is busy, try again in a moment"  # the batched engine's wording
-TEXT_FIELDS_PER_REQUEST = 8  # the most text inputs one event or endpoint takes (/alternatives)
+TEXT_FIELDS_PER_REQUEST = 9  # the most text inputs one endpoint takes (/alternatives: tab name, 8 texts)
 BYTES_PER_CHAR = 4  # UTF-8's longest character; JSON escapes of quotes and newlines take 2
 BODY_SLACK_BYTES = 64 * 1024  # numbers, flags, names and JSON punctuation around the texts
 

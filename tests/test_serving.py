@@ -114,9 +114,9 @@ def test_missing_inputs_get_our_message_not_python_internals(app):
 
 def test_an_oversized_body_is_refused_with_our_message_and_the_app_keeps_serving(app):
     client = Client(app.url, verbose=False)
-    # 300-character fields: a queued request's body may be 8 x 300 x 4 bytes + 64 KiB
+    # 300-character fields: a queued request's body may be 9 x 300 x 4 bytes + 64 KiB
     with pytest.raises(
-        ValidationError, match=r"The request is too large \(2,000,\d+ bytes; the limit is 75,136\)"
+        ValidationError, match=r"The request is too large \(2,000,\d+ bytes; the limit is 76,336\)"
     ):
         client.predict("x" * 2_000_000, api_name="/story")
     with _http() as http:

@@ -447,3 +447,31 @@ def test_export_spam_is_swept(tmp_path):
     assert len(list(tmp_path.rglob("*.md"))) == 3
     with pytest.raises(ValueError, match="export is too long"):
         serving.export("story", "x" * 4001)
+
+
+def _text_inputs(fn) -> int:
+    """How many of an event's inputs carry text (an API endpoint's str parameters, else text boxes)."""
+    import inspect
+
+    import gradio as gr
+
+    if fn.api_visibility == "public":
+        params = inspect.signature(fn.fn).parameters.values()
+        return sum(p.annotation in (str, "str", str | None) for p in params)
+    return sum(isinstance(block, gr.Textbox | gr.Dataframe | gr.Code) for block in fn.inputs)
+
+
+def test_request_body_limit_counts_every_text_input_of_the_biggest_event(backend):
+    from nlg_assistant.limits import TEXT_FIELDS_PER_REQUEST
+
+    demo = ui.build_ui(backend, AppConfig(engine="simple", max_new_tokens_cap=64))
+    assert max(_text_inputs(fn) for fn in demo.fns.values()) == TEXT_FIELDS_PER_REQUEST
+
+
+def test_api_endpoints_lists_each_public_endpoints_inputs(backend):
+    demo = ui.build_ui(backend, AppConfig(engine="simple", max_new_tokens_cap=64))
+    endpoints = ui.api_endpoints(demo)
+    assert set(endpoints) == {"story", "article_outline", "article", "fewshot", "alternatives"}
+    story = endpoints["story"]
+    assert story.inputs == tuple(api.signature(BY_NAME["story"]).parameters)
+    assert story.required == ("story",)
