@@ -9,9 +9,12 @@ runs, so a 10 MB text field that a handler then refuses still held 10 MB of memo
   so gradio never sees it: `queued_bytes` on the routes that queue an event (``queue/join``,
   ``call/...``), `other_bytes` on the rest (a page load sends the work autosaved in the
   browser back); gradio's ``upload`` route is left to its own ``max_file_size``;
-- checks a REST call's inputs (``POST .../call/NAME`` with ``{"data": [...]}``, and
-  ``.../call/v2/NAME`` with named values) against the endpoint's parameters (`endpoints`), so
-  a missing, extra or unknown input gets our message instead of gradio's bare "Error".
+- checks a call of one of our API endpoints (`endpoints`: REST ``POST .../call/NAME`` with
+  ``{"data": [...]}``, ``.../call/v2/NAME`` with named values, and gradio_client's
+  ``queue/join`` with the endpoint's ``fn_index``) against its parameters, so a missing, extra
+  or unknown input gets our message instead of gradio's bare "Error", and refuses a text input
+  over `max_chars` characters ("The story is too long: ...", as the endpoint itself would)
+  before gradio keeps a copy of it.
 
 Refusals are HTTP 422 in gradio's validation-error shape: `gradio_client` raises them as a
 `ValidationError` carrying our message, the browser shows it at the event's first input, raw
@@ -21,9 +24,11 @@ HTTP gets it as JSON. Each is logged once (`refusals.log_refusal`, rate-limited)
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from .limits import InputError, check_text_size
 from .refusals import log_refusal
 from .visitor_gate import ASGIApp, Message, Receive, Scope, Send, scope_visitor
 
@@ -34,10 +39,12 @@ CALL_MARKER, CALL_V2_MARKER = "/call/", "/call/v2/"
 
 @dataclass(frozen=True)
 class Endpoint:
-    """An API endpoint's inputs, in order, and the ones without a default."""
+    """An API endpoint's inputs in order, those without a default, its text inputs, gradio's id."""
 
     inputs: tuple[str, ...]
     required: tuple[str, ...]
+    texts: tuple[str, ...] = ()
+    fn_index: int | None = None
 
 
 class RequestCheck:
@@ -50,12 +57,15 @@ class RequestCheck:
         queued_bytes: int,
         other_bytes: int,
         endpoints: Mapping[str, Endpoint],
+        max_chars: int,
         trust_proxy: bool,
     ) -> None:
         self.app = app
         self.queued_bytes = queued_bytes
         self.other_bytes = other_bytes
         self.endpoints = dict(endpoints)
+        self.by_index = {e.fn_index: name for name, e in endpoints.items() if e.fn_index is not None}
+        self.max_chars = max_chars
         self.trust_proxy = trust_proxy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -75,21 +85,45 @@ class RequestCheck:
         await self.app(scope, _replay(body or b"", receive), send)
 
     def _inputs_problem(self, path: str, body: bytes) -> str:
-        """Our message when a REST call to one of `endpoints` has missing, extra or unknown inputs."""
-        if CALL_MARKER not in path:
-            return ""
-        v2 = CALL_V2_MARKER in path
-        name = path.split(CALL_V2_MARKER if v2 else CALL_MARKER, 1)[1].strip("/")
-        endpoint = self.endpoints.get(name)
-        if endpoint is None or "/" in name:
-            return ""  # not ours to check (or the GET of an event's stream)
+        """Our message when a call of one of `endpoints` has missing, extra, unknown or too long inputs."""
+        name, named = self._endpoint_of(path, body)
+        if not name:
+            return ""  # not ours to check (a UI event, gradio's own routes)
         try:
             values = json.loads(body or b"{}")
         except ValueError:
             return f"The request to /{name} is not valid JSON"
-        if v2:
-            return named_inputs_problem(name, endpoint, values)
-        return positional_inputs_problem(name, endpoint, values)
+        endpoint = self.endpoints[name]
+        if named:
+            problem = named_inputs_problem(name, endpoint, values)
+            given = values if isinstance(values, dict) else {}
+        else:
+            problem = positional_inputs_problem(name, endpoint, values)
+            given = {} if problem else dict(zip(endpoint.inputs, values["data"], strict=True))
+        return problem or text_size_problem(endpoint, given, self.max_chars)
+
+    def _endpoint_of(self, path: str, body: bytes) -> tuple[str, bool]:
+        """(our endpoint's name, whether its values are named) for a call of it, else ('', False)."""
+        if CALL_MARKER in path:
+            v2 = CALL_V2_MARKER in path
+            name = path.split(CALL_V2_MARKER if v2 else CALL_MARKER, 1)[1].strip("/")
+            return (name, v2) if name in self.endpoints else ("", False)
+        if path.endswith(QUEUED_MARKERS[0]) and self.by_index:
+            index = re.search(rb'"fn_index"\s*:\s*(\d+)', body)  # no full parse for UI events
+            return self.by_index.get(int(index[1]) if index else -1, ""), False
+        return "", False
+
+
+def text_size_problem(endpoint: Endpoint, given: Mapping[str, object], max_chars: int) -> str:
+    """The endpoint's own "too long" message for the first text input over `max_chars`, or ''."""
+    for name in endpoint.texts:
+        value = given.get(name)
+        if isinstance(value, str) and len(value) > max_chars:
+            try:
+                check_text_size(name.replace("_", " "), value, max_chars)
+            except InputError as error:
+                return str(error)
+    return ""
 
 
 def positional_inputs_problem(name: str, endpoint: Endpoint, body: object) -> str:

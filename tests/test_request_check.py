@@ -13,16 +13,18 @@ from gradio_client.exceptions import ValidationError
 from starlette.middleware import Middleware
 
 from nlg_assistant.request_check import Endpoint, RequestCheck
+from nlg_assistant.ui import api_endpoints
 
 pytestmark = pytest.mark.server
 LIMIT = 20_000  # bytes of a queued request's body
+MAX_CHARS = 1000  # characters of a text input
 TOO_LARGE = "The request is too large"
-ECHO = Endpoint(("text", "times"), ("text",))
+TOO_LONG = "The text is too long: 5,000 characters; the limit is 1,000"
 
 
 @pytest.fixture(scope="module")
 def checked():
-    """(base URL, demo): /echo(text, times=1) behind RequestCheck with a 20 kB limit."""
+    """(base URL, demo): /echo(text, times=1) behind RequestCheck: 20 kB bodies, 1,000-character texts."""
 
     def echo(text: str, times: int = 1) -> str:
         """Echoes `text`."""
@@ -31,9 +33,10 @@ def checked():
     with gr.Blocks(analytics_enabled=False) as demo:
         gr.api(echo, api_name="echo")
     demo.queue()
-    middleware = Middleware(
-        RequestCheck, queued_bytes=LIMIT, other_bytes=2 * LIMIT, endpoints={"echo": ECHO}, trust_proxy=False
-    )
+    endpoints = api_endpoints(demo)
+    assert endpoints == {"echo": Endpoint(("text", "times"), ("text",), ("text",), 0)}
+    options = {"endpoints": endpoints, "max_chars": MAX_CHARS, "trust_proxy": False}
+    middleware = Middleware(RequestCheck, queued_bytes=LIMIT, other_bytes=2 * LIMIT, **options)
     port = free_port()
     demo.launch(
         server_name="127.0.0.1",
@@ -85,11 +88,27 @@ def test_a_body_without_content_length_is_cut_at_the_limit(checked):
 
 
 def test_gradio_client_gets_our_message_and_the_server_keeps_serving(checked):
-    base, _ = checked
+    base, demo = checked
     client = Client(base, verbose=False)
     with pytest.raises(ValidationError, match=TOO_LARGE):
         client.predict("y" * 30_000, api_name="/echo")
+    sessions = len(demo.state_holder.session_data)
+    with pytest.raises(ValidationError, match=TOO_LONG):  # under the body limit, over the text cap
+        client.predict("y" * 5000, api_name="/echo")
+    assert len(demo.state_holder.session_data) == sessions
     assert client.predict("hi", 3, api_name="/echo") == "hihihi"
+
+
+@pytest.mark.parametrize(
+    ("route", "body"), [("call/echo", {"data": ["z" * 5000, 1]}), ("call/v2/echo", {"text": "z" * 5000})]
+)
+def test_a_text_over_the_cap_is_refused_before_gradio_keeps_it(checked, route, body):
+    base, demo = checked
+    sessions = len(demo.state_holder.session_data)
+    with httpx2.Client(timeout=60) as http:
+        for _ in range(3):
+            assert _message(http.post(f"{base}/gradio_api/{route}", json=body)) == TOO_LONG
+    assert len(demo.state_holder.session_data) == sessions
 
 
 @pytest.mark.parametrize(

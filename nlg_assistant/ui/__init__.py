@@ -98,6 +98,7 @@ def _request_check(demo: gr.Blocks, config: AppConfig) -> Middleware:
         queued_bytes=request_body_limit(config.max_input_chars),
         other_bytes=request_body_limit(config.max_input_chars, BROWSER_STORE_BYTES),
         endpoints=api_endpoints(demo),
+        max_chars=config.max_input_chars,
         trust_proxy=config.trust_proxy,
     )
 
@@ -110,8 +111,10 @@ def api_endpoints(demo: gr.Blocks) -> dict[str, Endpoint]:
             continue
         params = list(inspect.signature(fn.fn).parameters.values())
         if len(params) == len(fn.inputs):  # no gr.Request or other injected argument
+            names = tuple(p.name for p in params)
             required = tuple(p.name for p in params if p.default is inspect.Parameter.empty)
-            endpoints[fn.api_name] = Endpoint(tuple(p.name for p in params), required)
+            texts = tuple(p.name for p in params if p.annotation in (str, "str"))
+            endpoints[fn.api_name] = Endpoint(names, required, texts, fn._id)
     return endpoints
 
 
