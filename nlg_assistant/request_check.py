@@ -118,11 +118,10 @@ def text_size_problem(endpoint: Endpoint, given: Mapping[str, object], max_chars
     """The endpoint's own "too long" message for the first text input over `max_chars`, or ''."""
     for name in endpoint.texts:
         value = given.get(name)
-        if isinstance(value, str) and len(value) > max_chars:
-            try:
-                check_text_size(name.replace("_", " "), value, max_chars)
-            except InputError as error:
-                return str(error)
+        try:  # a value that is not text is left to the endpoint, which names its type
+            check_text_size(name.replace("_", " "), value if isinstance(value, str) else "", max_chars)
+        except InputError as error:
+            return str(error)
     return ""
 
 
