@@ -35,6 +35,8 @@ from .visitor_gate import ASGIApp, Message, Receive, Scope, Send, scope_visitor
 QUEUED_MARKERS = ("/queue/join", "/call/")  # routes whose body becomes a queued event
 UPLOAD_SUFFIXES = ("/upload", "/upload/")  # multipart files: gradio's max_file_size applies
 CALL_MARKER, CALL_V2_MARKER = "/call/", "/call/v2/"
+LOGIN_STATUSES = (401, 403)  # gradio's login check refused the caller
+STAND_IN_BODY = b"[]"  # valid JSON that no gradio event route accepts (they all take an object)
 
 
 @dataclass(frozen=True)
@@ -79,10 +81,32 @@ class RequestCheck:
             return  # the client went away while sending
         problem = problem or self._inputs_problem(path, body or b"")
         if problem:
-            log_refusal(problem, scope_visitor(scope, self.trust_proxy))
-            await _refuse(send, problem)
+            await self._refuse_after_login(scope, receive, send, problem)
             return
         await self.app(scope, _replay(body or b"", receive), send)
+
+    async def _refuse_after_login(self, scope: Scope, receive: Receive, send: Send, problem: str) -> None:
+        """Refuse with `problem`, unless gradio's login refuses the caller first.
+
+        gradio checks the login in its routes, after this middleware; a caller who is not logged
+        in must get its 401, not our message (which names the endpoint's inputs). So gradio gets
+        the request with an empty JSON list for a body: its login check answers first, and a
+        logged-in caller's request fails gradio's body validation before any handler or session.
+        """
+        passed = False
+
+        async def login_refusal_only(message: Message) -> None:
+            nonlocal passed
+            if message["type"] == "http.response.start":
+                passed = message["status"] in LOGIN_STATUSES
+            if passed:
+                await send(message)
+
+        stand_in = {**scope, "headers": _json_headers(scope, len(STAND_IN_BODY))}
+        await self.app(stand_in, _replay(STAND_IN_BODY, receive), login_refusal_only)
+        if not passed:
+            log_refusal(problem, scope_visitor(scope, self.trust_proxy))
+            await _refuse(send, problem)
 
     def _inputs_problem(self, path: str, body: bytes) -> str:
         """Our message when a call of one of `endpoints` has missing, extra, unknown or too long inputs."""
@@ -193,6 +217,14 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+def _json_headers(scope: Scope, length: int) -> list[tuple[bytes, bytes]]:
+    """The request's headers with a JSON content type and `length` as its Content-Length."""
+    kept = [
+        (k, v) for k, v in scope.get("headers", ()) if k.lower() not in (b"content-length", b"content-type")
+    ]
+    return [*kept, (b"content-type", b"application/json"), (b"content-length", str(length).encode())]
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

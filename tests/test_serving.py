@@ -140,7 +140,12 @@ def test_login_is_required_by_the_api_and_gradio_client(tiny_model_dir, tmp_path
     try:
         with _http() as http:
             code, text = _call(http, server.url, "story", ["Once", "", ""])
-            assert code in (401, 403) and "s3cret" not in text
+            assert code in (401, 403) and "s3cret" not in text  # the login first, not our input check
+            code, text = _call(http, server.url, "story", ["x" * 10_000_000])
+            assert code in (401, 403)
+            http.post(f"{server.url}login", data={"username": "ann", "password": "s3cret-pass"})
+            code, text = _call(http, server.url, "story", ["Once", "", ""])
+            assert code == 422 and "/story takes 11 values" in text  # logged in: our message
         with pytest.raises(Exception):  # noqa: B017 gradio_client's own error for a login page
             Client(server.url, verbose=False).predict("Once upon a time", api_name="/story")
         client = Client(server.url, auth=("ann", "s3cret-pass"), verbose=False)
