@@ -97,7 +97,8 @@ def _add_sharing_flags(parser: argparse.ArgumentParser, d) -> None:
     group.add_argument(
         "--trust-proxy",
         action="store_true",
-        help="behind a proxy that sets X-Forwarded-For (Hugging Face Spaces): tell visitors apart by it",
+        help="behind one proxy that appends to X-Forwarded-For (Hugging Face Spaces): tell visitors "
+        "apart by the header's last entry",
     )
     group.add_argument(
         "--show-backend-host",

@@ -167,18 +167,23 @@ def run(model: str, cap: int, args: argparse.Namespace, log: Path) -> dict:
 
 
 def big_inputs(model: str, args: argparse.Namespace, log: Path) -> str:
-    """`--big N`: N /story calls of 10 MB text each (refused by --max-input-chars); RSS after each 5."""
+    """`--big N`: N /story calls with a `--big-chars` story each (all refused); RSS after each 5."""
     process, base = start_app(model, args.max_per_visitor, args, log)
-    story, sizes = "x" * 10_000_000, [rss_mb(process.pid)]
+    story, sizes, reasons = "x" * args.big_chars, [rss_mb(process.pid)], Counter()
     try:
         with httpx2.Client(timeout=600) as client:
             for number in range(1, args.big + 1):
                 _, refused = stream_once(client, base, story, args.tokens)
                 if not refused:
-                    return "a 10 MB story was not refused"
+                    return f"a {args.big_chars:,}-character story was not refused"
+                reasons[refused[:90]] += 1
                 if number % 5 == 0:
                     sizes.append(rss_mb(process.pid))
-        return f"{args.big} refused 10 MB stories, RSS MB every 5: " + " -> ".join(f"{s:.0f}" for s in sizes)
+        return (
+            f"{args.app}: {args.big} refused stories of {args.big_chars:,} characters, RSS MB every 5: "
+            + " -> ".join(f"{s:.0f}" for s in sizes)
+            + "".join(f"\n- {n} x {why}" for why, n in reasons.most_common(2))
+        )
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -217,7 +222,8 @@ def main() -> None:
     parser.add_argument("--max-queue", type=int, default=64)
     parser.add_argument("--only", choices=("ours", "uncapped"), help="run one app only")
     parser.add_argument("--app", default="app.py", help="the app script to start (e.g. a patched copy)")
-    parser.add_argument("--big", type=int, default=0, help="only send N 10 MB stories and report RSS")
+    parser.add_argument("--big", type=int, default=0, help="only send N oversized stories and report RSS")
+    parser.add_argument("--big-chars", type=int, default=10_000_000, help="characters of each --big story")
     args = parser.parse_args()
     model = ensure_model(args.model)
     logs = Path(tempfile.mkdtemp(prefix="nlg-abuse-"))

@@ -216,7 +216,7 @@ class AppConfig:
     # ----- sharing safely (docs/security.md) -----
     max_input_chars: int = 200_000  # per text field, refused before tokenising
     max_per_visitor: int = 2  # requests running or queued per visitor address
-    trust_proxy: bool = False  # key visitors by X-Forwarded-For's first hop (behind a proxy: Spaces)
+    trust_proxy: bool = False  # key visitors by X-Forwarded-For's last hop (behind a proxy: Spaces)
     show_backend_host: bool = False  # remote backend: name the server's host in the header
     max_upload_mb: float = 1.0  # largest file a visitor may upload
     auth: tuple[tuple[str, str], ...] = dataclasses.field(default=(), repr=False)  # (user, password)

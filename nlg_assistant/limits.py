@@ -1,8 +1,9 @@
 """Limits that keep one visitor from taking the whole server (pure Python: no gradio, no torch).
 
 - `VisitorLimiter`: at most N requests running or queued per visitor, keyed by `visitor_key`.
-- `visitor_key`: the client address, or the first X-Forwarded-For hop behind a trusted proxy.
+- `visitor_key`: the client address, or the last X-Forwarded-For hop behind a trusted proxy.
 - `check_text_size`: a text field must be a string of at most `max_chars` characters.
+- `request_body_limit`: the largest request body that text fields within that cap can make.
 - `RequestGate`: at most N requests in flight to a model server, M more waiting, the rest refused.
 
 >>> limiter = VisitorLimiter(1)
@@ -26,6 +27,9 @@ from dataclasses import dataclass
 
 FORWARDED_HEADER = "x-forwarded-for"
 BUSY_MESSAGE = "The server is busy, try again in a moment"  # the batched engine's wording
+TEXT_FIELDS_PER_REQUEST = 9  # the most text inputs one endpoint takes (/alternatives: tab name, 8 texts)
+BYTES_PER_CHAR = 4  # UTF-8's longest character; JSON escapes of quotes and newlines take 2
+BODY_SLACK_BYTES = 64 * 1024  # numbers, flags, names and JSON punctuation around the texts
 
 
 class LimitError(ValueError):
@@ -98,18 +102,21 @@ def busy_message(running: int) -> str:
 
 
 def visitor_key(client_host: str | None, headers: Mapping[str, str] | None, trust_proxy: bool) -> str:
-    """Who is asking: the socket's address, or (only with `trust_proxy`) X-Forwarded-For's first hop.
+    """Who is asking: the socket's address, or (only with `trust_proxy`) X-Forwarded-For's last hop.
 
-    Behind a proxy that sets X-Forwarded-For (Hugging Face Spaces), every socket address is the
-    proxy's, so the header's first entry is the visitor. Without a trusted proxy the header is
-    whatever the client wrote, so it is ignored. Header names are matched in any case.
+    Behind a proxy (Hugging Face Spaces) every socket address is the proxy's, and the proxy
+    appends the address it was reached from to X-Forwarded-For: the header's *last* entry is the
+    visitor as that one trusted proxy saw it. Entries to its left are whatever the client wrote
+    (a visitor could name a fresh address per request and so dodge its cap), so they are ignored;
+    without a trusted proxy the whole header is. Header names are matched in any case; several
+    X-Forwarded-For headers count as one list, in order (join them before calling).
     """
     if trust_proxy and headers:
         for name, value in headers.items():
             if name.lower() == FORWARDED_HEADER and value:
-                first = value.split(",")[0].strip()
-                if first:
-                    return first
+                last = value.split(",")[-1].strip()
+                if last:
+                    return last
     return client_host or "unknown"
 
 
@@ -126,6 +133,15 @@ def check_text_size(name: str, value: object, max_chars: int) -> str:
     if len(value) > max_chars:
         raise InputError(f"The {name} is too long: {len(value):,} characters; the limit is {max_chars:,}")
     return value
+
+
+def request_body_limit(max_input_chars: int, extra_bytes: int = 0) -> int:
+    """Bytes a request may need when every text field holds `max_input_chars` characters of
+    UTF-8's longest kind, plus `extra_bytes` (what a page load sends back from the browser).
+
+    A body over it cannot be a request within the text caps, so it is refused unread.
+    """
+    return TEXT_FIELDS_PER_REQUEST * max_input_chars * BYTES_PER_CHAR + BODY_SLACK_BYTES + extra_bytes
 
 
 def _type_name(value: object) -> str:

@@ -15,15 +15,13 @@ disconnects. Imports neither gradio nor starlette: the UI installs it with
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from .limits import busy_message, visitor_key
-
-log = logging.getLogger(__name__)
+from .limits import FORWARDED_HEADER, busy_message, visitor_key
+from .refusals import log_refusal
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -34,6 +32,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 JOIN_SUFFIXES = ("/queue/join", "/queue/join/")  # the browser's way into the queue
 CALL_MARKER = "/call/"  # gradio_client and REST: POST /gradio_api/call/[v2/]NAME
 PENDING = "pending:"  # a join in flight: counted until its event id is known
+FORWARDED = FORWARDED_HEADER.encode()  # ASGI header names are lower-case bytes
 
 
 class VisitorGate:
@@ -79,16 +78,14 @@ class VisitorGate:
             return len(self._prune(visitor))
 
     def _visitor(self, scope: Scope) -> str:
-        client = scope.get("client")
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())}
-        return visitor_key(client[0] if client else None, headers, self.trust_proxy)
+        return scope_visitor(scope, self.trust_proxy)
 
     def _reserve(self, visitor: str) -> str | None:
-        """A placeholder id counting this join, or None (and one log line) when the visitor is at the cap."""
+        """A placeholder id counting this join, or None (refusal logged) when the visitor is at the cap."""
         with self._lock:
             alive = self._prune(visitor)
             if len(alive) >= self.max_per_visitor:
-                log.warning("refused a request from %s: %d requests alive", visitor, len(alive))
+                log_refusal(busy_message(len(alive)), visitor)
                 return None
             placeholder = PENDING + uuid.uuid4().hex
             alive.append(placeholder)
@@ -114,6 +111,14 @@ class VisitorGate:
         else:
             self._events.pop(visitor, None)
         return alive
+
+
+def scope_visitor(scope: Scope, trust_proxy: bool) -> str:
+    """The visitor key of an ASGI request (`limits.visitor_key`); X-Forwarded-For headers joined in order."""
+    client = scope.get("client")
+    forwarded = [v.decode("latin-1") for k, v in scope.get("headers", ()) if k.lower() == FORWARDED]
+    headers = {"x-forwarded-for": ", ".join(forwarded)} if forwarded else None
+    return visitor_key(client[0] if client else None, headers, trust_proxy)
 
 
 def _is_join(scope: Scope) -> bool:

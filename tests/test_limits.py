@@ -90,8 +90,10 @@ def test_zero_per_visitor_is_refused():
     ("host", "headers", "trust", "expected"),
     [
         ("127.0.0.2", {"X-Forwarded-For": "9.9.9.9"}, False, "127.0.0.2"),  # a client can write any header
-        ("10.0.0.1", {"X-Forwarded-For": "203.0.113.5, 10.0.0.1"}, True, "203.0.113.5"),
-        ("10.0.0.1", {"x-forwarded-for": " 198.51.100.7 "}, True, "198.51.100.7"),
+        ("10.0.0.1", {"X-Forwarded-For": "203.0.113.5"}, True, "203.0.113.5"),
+        # the trusted proxy appends what it saw; entries to its left are the client's own words
+        ("10.0.0.1", {"X-Forwarded-For": "6.6.6.6, 203.0.113.5"}, True, "203.0.113.5"),
+        ("10.0.0.1", {"x-forwarded-for": "1.1.1.1, 2.2.2.2,  198.51.100.7 "}, True, "198.51.100.7"),
         ("10.0.0.1", {}, True, "10.0.0.1"),  # a trusted proxy that sent no header
         ("10.0.0.1", {"X-Forwarded-For": ""}, True, "10.0.0.1"),
         (None, None, False, "unknown"),

@@ -12,6 +12,7 @@ import httpx2
 import pytest
 from appserver import start_app
 from gradio_client import Client
+from gradio_client.exceptions import ValidationError
 
 from nlg_assistant.tasks import BY_NAME
 from nlg_assistant.ui.api import signature
@@ -73,7 +74,14 @@ def test_a_flood_from_one_address_leaves_another_served(app):
         assert kind == "complete" and json.loads(data)[0], (kind, data)
         for _, flood_id in answers[:2]:
             _outcome(flooder, app.url, "story", flood_id)
-    assert app.log().count("refused") >= 4  # one line per refused request
+    assert app.log().count("refused a request from 127.0.0.2: You already have 2") == 4  # one each
+
+
+def test_a_flood_of_refusals_fills_no_log(app):
+    with _http("127.0.0.3") as flooder:
+        codes = [_call(flooder, app.url, "story", [])[0] for _ in range(200)]
+    assert codes == [422] * 200
+    assert app.log().count("refused a request from 127.0.0.3") == 5  # a few lines a minute per visitor
 
 
 def test_oversized_and_non_text_fields_get_our_message(app):
@@ -92,12 +100,30 @@ def test_oversized_and_non_text_fields_get_our_message(app):
             assert kind == "error" and message in text and "Traceback" not in text
 
 
-def test_missing_inputs_show_no_python_internals(app):
+def test_missing_inputs_get_our_message_not_python_internals(app):
     with _http() as http:
-        code, event_id = _call(http, app.url, "story", [])
-        body = event_id if code != 200 else "".join(_outcome(http, app.url, "story", event_id))
-    assert " at 0x" not in body and "gradio.components" not in body and "Wanted inputs" not in body
-    assert "Traceback" not in body
+        code, body = _call(http, app.url, "story", [])
+        assert code == 422 and "/story takes 11 values in this order: story, memory, style" in body
+        named = http.post(f"{app.url}gradio_api/call/v2/article", json={"keywords": "bees"})
+    assert named.status_code == 422 and "/article needs a value for 'topic'" in named.text
+    for text in (body, named.text):
+        assert " at 0x" not in text and "gradio.components" not in text and "Wanted inputs" not in text
+        assert "Traceback" not in text
+    assert "Wanted inputs" not in app.log() and "refused a request from 127.0.0.1: /story takes" in app.log()
+
+
+def test_an_oversized_body_is_refused_with_our_message_and_the_app_keeps_serving(app):
+    client = Client(app.url, verbose=False)
+    # 300-character fields: a queued request's body may be 9 x 300 x 4 bytes + 64 KiB
+    with pytest.raises(
+        ValidationError, match=r"The request is too large \(2,000,\d+ bytes; the limit is 76,336\)"
+    ):
+        client.predict("x" * 2_000_000, api_name="/story")
+    with _http() as http:
+        code, text = _call(http, app.url, "story", _story("y" * 2_000_000))
+        assert code == 422 and "The request is too large" in text
+    text, status = client.predict("Once upon a time", api_name="/story", max_new_tokens=4)
+    assert text and "4 tokens" in status
 
 
 def test_an_upload_over_the_cap_is_refused(app):
@@ -114,7 +140,12 @@ def test_login_is_required_by_the_api_and_gradio_client(tiny_model_dir, tmp_path
     try:
         with _http() as http:
             code, text = _call(http, server.url, "story", ["Once", "", ""])
-            assert code in (401, 403) and "s3cret" not in text
+            assert code in (401, 403) and "s3cret" not in text  # the login first, not our input check
+            code, text = _call(http, server.url, "story", ["x" * 10_000_000])
+            assert code in (401, 403)
+            http.post(f"{server.url}login", data={"username": "ann", "password": "s3cret-pass"})
+            code, text = _call(http, server.url, "story", ["Once", "", ""])
+            assert code == 422 and "/story takes 11 values" in text  # logged in: our message
         with pytest.raises(Exception):  # noqa: B017 gradio_client's own error for a login page
             Client(server.url, verbose=False).predict("Once upon a time", api_name="/story")
         client = Client(server.url, auth=("ann", "s3cret-pass"), verbose=False)

@@ -430,13 +430,16 @@ def test_api_arguments_are_checked_with_our_messages(backend, caplog, task, kwar
     assert not refused.value.print_exception
 
 
-def test_a_refused_api_request_logs_one_line(backend, caplog):
+def test_a_refused_api_request_logs_one_line(backend, caplog, monkeypatch):
     import gradio as gr
 
-    with caplog.at_level(logging.INFO, logger=output.LOGGER.name), pytest.raises(gr.Error):
+    from nlg_assistant import refusals
+
+    monkeypatch.setattr(refusals.LOGGER, "filters", [])  # no rate limit left by an earlier launch
+    with caplog.at_level(logging.INFO, logger=refusals.LOGGER.name), pytest.raises(gr.Error):
         list(api.endpoint(BY_NAME["story"], backend, _serving())("x" * 5000))
     assert [r.getMessage() for r in caplog.records] == [
-        "refused: The story is too long: 5,000 characters; the limit is 1,000"
+        "refused a request: The story is too long: 5,000 characters; the limit is 1,000"
     ]
 
 
@@ -471,3 +474,31 @@ def test_export_spam_is_swept(tmp_path):
     assert len(list(tmp_path.rglob("*.md"))) == 3
     with pytest.raises(ValueError, match="export is too long"):
         serving.export("story", "x" * 4001)
+
+
+def _text_inputs(fn) -> int:
+    """How many of an event's inputs carry text (an API endpoint's str parameters, else text boxes)."""
+    import inspect
+
+    import gradio as gr
+
+    if fn.api_visibility == "public":
+        params = inspect.signature(fn.fn).parameters.values()
+        return sum(p.annotation in (str, "str", str | None) for p in params)
+    return sum(isinstance(block, gr.Textbox | gr.Dataframe | gr.Code) for block in fn.inputs)
+
+
+def test_request_body_limit_counts_every_text_input_of_the_biggest_event(backend):
+    from nlg_assistant.limits import TEXT_FIELDS_PER_REQUEST
+
+    demo = ui.build_ui(backend, AppConfig(engine="simple", max_new_tokens_cap=64))
+    assert max(_text_inputs(fn) for fn in demo.fns.values()) == TEXT_FIELDS_PER_REQUEST
+
+
+def test_api_endpoints_lists_each_public_endpoints_inputs(backend):
+    demo = ui.build_ui(backend, AppConfig(engine="simple", max_new_tokens_cap=64))
+    endpoints = ui.api_endpoints(demo)
+    assert set(endpoints) == {"story", "article_outline", "article", "fewshot", "alternatives"}
+    story = endpoints["story"]
+    assert story.inputs == tuple(api.signature(BY_NAME["story"]).parameters)
+    assert story.required == ("story",)

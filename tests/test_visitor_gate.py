@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from contextlib import contextmanager
 
 import gradio as gr
 import httpx2
@@ -21,6 +22,19 @@ MESSAGE = "You already have 2 requests running; wait for one to finish (or press
 @pytest.fixture
 def gated():
     """(base URL, release event, gate): /slow streams until `release` is set; at most 2 per visitor."""
+    with _gated_app(trust_proxy=False) as served:
+        yield served
+
+
+@pytest.fixture
+def gated_behind_proxy():
+    """`gated` with --trust-proxy: visitors keyed by X-Forwarded-For."""
+    with _gated_app(trust_proxy=True) as served:
+        yield served
+
+
+@contextmanager
+def _gated_app(trust_proxy: bool):
     release = threading.Event()
 
     def slow(text: str) -> str:
@@ -39,7 +53,7 @@ def gated():
         return holder["gate"]
 
     alive = lambda event_id: event_id in demo._queue.event_ids_to_events  # noqa: E731
-    middleware = Middleware(gate_factory, max_per_visitor=2, trust_proxy=False, alive=alive)
+    middleware = Middleware(gate_factory, max_per_visitor=2, trust_proxy=trust_proxy, alive=alive)
     port = free_port()
     demo.launch(
         server_name="127.0.0.1",
@@ -59,8 +73,9 @@ def client(source: str) -> httpx2.Client:
     return httpx2.Client(transport=httpx2.HTTPTransport(local_address=source), timeout=30)
 
 
-def join(http: httpx2.Client, base: str, text: str) -> httpx2.Response:
-    return http.post(f"{base}/gradio_api/call/slow", json={"data": [text]})
+def join(http: httpx2.Client, base: str, text: str, forwarded: str = "") -> httpx2.Response:
+    headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+    return http.post(f"{base}/gradio_api/call/slow", json={"data": [text]}, headers=headers)
 
 
 def first_data(http: httpx2.Client, base: str, event_id: str) -> list:
@@ -99,3 +114,17 @@ def test_gets_and_other_routes_pass_untouched(gated):
     with client("127.0.0.2") as http:
         for _ in range(5):
             assert http.get(f"{base}/gradio_api/info").status_code == 200
+
+
+def test_behind_a_proxy_the_last_forwarded_hop_is_the_visitor(gated_behind_proxy):
+    base, release, holder = gated_behind_proxy
+    # 127.0.0.2 is the proxy: it appends the address it saw; whatever is left of it, the client wrote
+    with client("127.0.0.2") as proxy:
+        spoofed = [join(proxy, base, f"x {i}", f"198.51.100.{i}, 203.0.113.9") for i in range(3)]
+        assert [r.status_code for r in spoofed] == [200, 200, 503]  # one visitor, whatever it wrote
+        other = join(proxy, base, "other", "203.0.113.10")
+        assert other.status_code == 200
+        assert holder["gate"].alive_events("203.0.113.9") == 2
+        release.set()
+        for response in (*spoofed[:2], other):
+            first_data(proxy, base, response.json()["event_id"])

@@ -9,13 +9,18 @@ knows the model only through the `backend.Backend` protocol, and the tasks only 
 
 from __future__ import annotations
 
+import inspect
+
 import gradio as gr
 from starlette.middleware import Middleware
 
 from ..backend import Backend, BackendInfo, max_new_tokens_limit
 from ..config import AppConfig
 from ..exports import ExportFolder
+from ..limits import request_body_limit
 from ..mcp_login import McpLogin
+from ..refusals import install_refusal_filter
+from ..request_check import Endpoint, RequestCheck
 from ..visitor_gate import VisitorGate
 from .api import register_api
 from .article_tab import article_tab
@@ -48,6 +53,9 @@ def _header(info: BackendInfo) -> None:
 
 
 CACHE_SWEEP = (300, 900)  # every 5 minutes, delete gradio's cached files older than 15 minutes
+# A page load sends back each tab's work saved in the browser: at most the browser's local
+# storage for the site (5 MiB in Chrome, Firefox and Safari), as one base64 string.
+BROWSER_STORE_BYTES = 5 * 1024 * 1024
 
 
 def build_ui(backend: Backend, config: AppConfig, exports: ExportFolder | None = None) -> gr.Blocks:
@@ -75,11 +83,39 @@ def build_ui(backend: Backend, config: AppConfig, exports: ExportFolder | None =
 
 
 def _middleware(demo: gr.Blocks, config: AppConfig) -> list[Middleware]:
-    """The visitor gate, and with --mcp and a login the MCP routes' Basic login (`McpLogin`)."""
-    gates = [_visitor_gate(demo, config)]
+    """The request check and the visitor gate, and with --mcp and a login the MCP routes' Basic
+    login (`McpLogin`) in front of them (the first in the list sees a request first)."""
+    gates = [_request_check(demo, config), _visitor_gate(demo, config)]
     if config.mcp and config.auth:
         gates.insert(0, Middleware(McpLogin, pairs=config.auth))
     return gates
+
+
+def _request_check(demo: gr.Blocks, config: AppConfig) -> Middleware:
+    """Body limits from --max-input-chars, and each API endpoint's inputs (`RequestCheck`)."""
+    return Middleware(
+        RequestCheck,
+        queued_bytes=request_body_limit(config.max_input_chars),
+        other_bytes=request_body_limit(config.max_input_chars, BROWSER_STORE_BYTES),
+        endpoints=api_endpoints(demo),
+        max_chars=config.max_input_chars,
+        trust_proxy=config.trust_proxy,
+    )
+
+
+def api_endpoints(demo: gr.Blocks) -> dict[str, Endpoint]:
+    """Every public endpoint's inputs, from its function's signature (one name per gradio input)."""
+    endpoints = {}
+    for fn in demo.fns.values():
+        if fn.api_visibility != "public" or not fn.api_name:
+            continue
+        params = list(inspect.signature(fn.fn).parameters.values())
+        if len(params) == len(fn.inputs):  # no gr.Request or other injected argument
+            names = tuple(p.name for p in params)
+            required = tuple(p.name for p in params if p.default is inspect.Parameter.empty)
+            texts = tuple(p.name for p in params if p.annotation in (str, "str"))
+            endpoints[fn.api_name] = Endpoint(names, required, texts, fn._id)
+    return endpoints
 
 
 def _mcp_client_login(demo: gr.Blocks, config: AppConfig, url: str) -> None:
@@ -112,6 +148,7 @@ def launch(demo: gr.Blocks, config: AppConfig, block: bool = True) -> str:
     With `config.share`, gradio tries to open a public tunnel; when that fails (no internet,
     tunnel binary missing) it says why on stdout and the app keeps serving locally.
     """
+    install_refusal_filter()  # one line per refused request, at most a few per visitor a minute
     demo.launch(
         auth=[tuple(pair) for pair in config.auth] or None,
         max_file_size=int(config.max_upload_mb * 1024 * 1024),  # bytes

@@ -24,6 +24,7 @@ from ..backend import BackendInfo, GenerationError, GenerationResult
 from ..config import GenerationSettings, SettingsError
 from ..limits import LimitError
 from ..prompts import PromptError
+from ..refusals import log_refusal
 from ..tasks import Progress
 from .serving import GENERATION_EVENTS, Serving
 from .settings import settings_from_values, settings_validator
@@ -133,7 +134,7 @@ def log_failure(error: Exception) -> None:
     if isinstance(error, GenerationError):
         LOGGER.warning("generation failed: %s", error)
     elif isinstance(error, LimitError):
-        LOGGER.info("refused: %s", error)
+        log_refusal(str(error))  # the one refusal log (also used by `serving.refused`), rate-limited
 
 
 def error_message(error: Exception) -> str:

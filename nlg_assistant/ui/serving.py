@@ -9,7 +9,6 @@ group, and with one group per event six handlers could run six times the engine'
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +18,8 @@ import gradio as gr
 from ..config import AppConfig
 from ..exports import ExportFolder
 from ..limits import LimitError, check_text_size
+from ..refusals import log_refusal
 
-LOGGER = logging.getLogger("nlg_assistant.ui")
 GENERATION_GROUP = "generate"
 # "default": the group's limit is the queue's default_concurrency_limit (`concurrency_limit`).
 GENERATION_EVENTS: dict[str, Any] = {"concurrency_id": GENERATION_GROUP, "concurrency_limit": "default"}
@@ -70,6 +69,6 @@ def _as_text(value: Any) -> Any:
 
 
 def refused(error: LimitError) -> gr.Error:
-    """A refused request: one log line for the operator, our message for the visitor."""
-    LOGGER.info("refused: %s", error)
+    """A refused request: logged (`log_refusal`, rate-limited), and our message for the visitor."""
+    log_refusal(str(error))
     return gr.Error(str(error), print_exception=False)
