@@ -216,7 +216,8 @@ def test_encode_example_keeps_the_prompt_tokens_the_app_sends(tmp_path):
 
 def test_arrange_keeps_outlines_in_runs_and_loses_nothing():
     tagged = [("outline", (f"o{i}", "")) for i in range(9)] + [("formal", (f"f{i}", "")) for i in range(20)]
-    out = finetune.arrange(list(tagged), random.Random(0), 3)
+    out = finetune.arrange(list(tagged), random.Random(0), {"outline": 3, "formal": 2})
     assert sorted(out) == sorted(e for _, e in tagged)
     kinds = "".join(p[0] for p, _ in out)
     assert kinds.count("ooo") == 3  # three runs of three outlines, whatever the shuffle
+    assert all(len(run) % 2 == 0 for run in kinds.replace("o", " ").split())  # formal ones in pairs

@@ -394,36 +394,41 @@ def book_examples(
     }
 
 
+RUNS = {"outline": 3}  # examples of these kinds are written in runs of this many
+
+
 def build_mix(
     books: list[tuple[str, str]],
     seed: int,
     count: Count,
     limit: int = 400,
     extra_books: list[tuple[str, str]] = (),
-    outline_run: int = 3,
+    runs: dict[str, int] | None = None,
 ) -> tuple[list[Example], dict]:
     """Examples from (title, raw text) training books (the full `Quota`) and extra books (only outlines
-    and formal rewrites, `EXTRA_QUOTA`), shuffled with outlines in runs of `outline_run`; and the
-    number of each kind."""
+    and formal rewrites, `EXTRA_QUOTA`), shuffled with the short kinds in runs (`RUNS`); and the number
+    of each kind."""
     rng = random.Random(seed)
     tagged, kinds = [], {}
     for (title, raw), quota in [*((b, Quota()) for b in books), *((b, EXTRA_QUOTA) for b in extra_books)]:
         for kind, found in book_examples(title, raw, rng, count, limit, quota).items():
             tagged += [(kind, example) for example in found]
             kinds[kind] = kinds.get(kind, 0) + len(found)
-    return arrange(tagged, rng, outline_run), kinds
+    return arrange(tagged, rng, RUNS if runs is None else runs), kinds
 
 
-def arrange(tagged: list[tuple[str, Example]], rng: random.Random, outline_run: int) -> list[Example]:
-    """The examples in random order, outlines kept together in runs of `outline_run`.
+def arrange(tagged: list[tuple[str, Example]], rng: random.Random, runs: dict[str, int]) -> list[Example]:
+    """The examples in random order, those of a kind in `runs` kept together in runs of that many.
 
-    Why: a training row is a fixed-length window that starts at a random example; an outline is
-    short (~100 tokens), so one that starts a row is followed by others and the row teaches several
-    outlines rather than one outline and the start of something else."""
+    Why: a training row is a fixed-length window (512 tokens in the decay) that starts at a random
+    example; an outline is short (~100 tokens), so one that starts a row is followed by others and the
+    row teaches several outlines rather than one and the start of something else. (Formal rewrites,
+    ~260 tokens, gain nothing: two do not fit in a row.)"""
     rng.shuffle(tagged)
-    outlines = [example for kind, example in tagged if kind == "outline"]
-    units = [[example] for kind, example in tagged if kind != "outline"]
-    units += [outlines[i : i + outline_run] for i in range(0, len(outlines), max(1, outline_run))]
+    units = [[example] for kind, example in tagged if kind not in runs]
+    for kind, size in runs.items():
+        same = [example for k, example in tagged if k == kind]
+        units += [same[i : i + size] for i in range(0, len(same), max(1, size))]
     rng.shuffle(units)
     return [example for unit in units for example in unit]
 
