@@ -264,7 +264,8 @@ def test_stop_at_line_end_ends_the_output_at_its_first_line(backend):
     one = list(fewshot_from_spec(backend, settings, "bye", pairs, stop_at_line_end=True))[-1]
     assert one.text == first_line(free.text) and one.result.finish_reason == "eos"
     assert examples_from_spec("Headline", "")[2] is True  # on for the headline preset
-    assert examples_from_spec("Formal rewrite", "")[2] is False
+    assert examples_from_spec("Formal rewrite", "")[2] is True  # and for the formal rewrite of a message
+    assert examples_from_spec("Product description", "")[2] is False
 
 
 INPUTS = {  # the few-shot tab's own examples

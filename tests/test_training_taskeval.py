@@ -54,6 +54,9 @@ def test_formal_and_story_scores():
     formal = taskeval.Task("formal", "", prompts.FEWSHOT_STOP, ("thx u", "Thank you."))
     res = taskeval.score(formal, "Thank you.\n### Input:\nmore")
     assert res["cer"] == 0 and res["cer_input"] > 0.5
+    # the preset is one-line: the tab shows the first line only, as the app stops there
+    assert taskeval.score(formal, "\nThank you.\nAnd then the story went on and on.")["cer"] == 0
+    assert taskeval.score(formal, "Thank you")["cer"] == 0.1  # a stream that ends without a newline
     story = taskeval.Task("story", "", ("\n[Memory:",), ("Mara",))
     assert taskeval.score(story, "Then Mara came back.")["ok"]
     assert not taskeval.score(story, "Then nobody came.\n[Memory: Mara]")["ok"]

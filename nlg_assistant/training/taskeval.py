@@ -4,8 +4,9 @@
   the app stops), that `prompts.parse_outline` reads as exactly the asked number of headings;
 - section: share of outputs (cut at the app's stop strings) with >= 20 words and no apparatus line or
   heading in them (`clean.clean_document` leaves them unchanged);
-- few-shot formal rewrite (the app's preset): character error rate of the output against the original
-  sentence, next to the corrupted input's;
+- few-shot formal rewrite (the app's preset): character error rate of the output as the tab shows it
+  (cut at the end of its first line, the preset being one-line) against the original sentence, next to
+  the corrupted input's;
 - story: share of continuations that reuse a name given in the memory note.
 Tries are seeded (the same prompts and seeds for every model), so models compare side by side.
 """
@@ -63,6 +64,16 @@ def shown_outline(output: str, wanted: int) -> str:
     text = prompts.OUTLINE_PREFIX + cut_at_stops(output, prompts.OUTLINE_STOP)
     cut = outline_end(text + "\n", wanted)  # the stream's end completes its last line
     return (text if cut is None else cut).strip()
+
+
+def shown_rewrite(output: str) -> str:
+    """The formal rewrite the Few-shot tab shows for a model's `output`: cut at the stop strings and,
+    as the preset is one-line, at the end of its first line (the whole text if it has none)."""
+    from nlg_assistant.tasks.fewshot import first_line
+
+    text = cut_at_stops(output, prompts.FEWSHOT_STOP)
+    line = first_line(text) if prompts.PRESETS["Formal rewrite"].one_line else None
+    return (text if line is None else line).strip()
 
 
 def outline_tasks(books, rng: random.Random, n: int) -> list[Task]:
@@ -140,7 +151,8 @@ def score(task: Task, output: str) -> dict:
         }
     if task.kind == "formal":
         corrupted, original = task.expected
-        return {"cer": cer(text, original), "cer_input": cer(corrupted, original)}
+        shown = shown_rewrite(output)
+        return {"cer": cer(shown, original), "cer_input": cer(corrupted, original)}
     return {"ok": any(name in text for name in task.expected)}
 
 
