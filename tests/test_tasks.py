@@ -298,7 +298,8 @@ def test_examples_from_spec_accepts_presets_and_json():
     name = next(iter(PRESETS))
     pairs, instruction, one_line = examples_from_spec(name.upper(), "")
     assert pairs == list(PRESETS[name].examples) and instruction == PRESETS[name].instruction
-    assert one_line is False and examples_from_spec("headline", "")[2] is True
+    assert one_line is PRESETS[name].one_line and examples_from_spec("headline", "")[2] is True
+    assert examples_from_spec("product description", "")[2] is False
     assert examples_from_spec("", "Mine")[1] == "Mine"
     mixed = '[["a", "b"], {"input": "c", "output": "d"}]'
     assert examples_from_spec(mixed, "")[0] == [("a", "b"), ("c", "d")]
