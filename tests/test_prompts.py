@@ -409,6 +409,9 @@ def test_presets_are_valid_fewshot_tasks() -> None:
         assert p.document.count(INPUT_TAG) == len(preset.examples) + 1
         assert p.notices == ()
         assert len(p.messages) == 2 + 2 * len(preset.examples)
+        if preset.one_line:  # the app stops at the end of the first line: the examples must show one
+            assert all("\n" not in target for _, target in preset.examples)
+    assert PRESETS["Headline"].one_line and PRESETS["Formal rewrite"].one_line
 
 
 # ---------------------------------------------------------------- which form the budget applies to

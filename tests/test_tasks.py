@@ -264,7 +264,8 @@ def test_stop_at_line_end_ends_the_output_at_its_first_line(backend):
     one = list(fewshot_from_spec(backend, settings, "bye", pairs, stop_at_line_end=True))[-1]
     assert one.text == first_line(free.text) and one.result.finish_reason == "eos"
     assert examples_from_spec("Headline", "")[2] is True  # on for the headline preset
-    assert examples_from_spec("Formal rewrite", "")[2] is False
+    assert examples_from_spec("Formal rewrite", "")[2] is True  # and for the formal rewrite of a message
+    assert examples_from_spec("Product description", "")[2] is False
 
 
 INPUTS = {  # the few-shot tab's own examples
@@ -297,7 +298,8 @@ def test_examples_from_spec_accepts_presets_and_json():
     name = next(iter(PRESETS))
     pairs, instruction, one_line = examples_from_spec(name.upper(), "")
     assert pairs == list(PRESETS[name].examples) and instruction == PRESETS[name].instruction
-    assert one_line is False and examples_from_spec("headline", "")[2] is True
+    assert one_line is PRESETS[name].one_line and examples_from_spec("headline", "")[2] is True
+    assert examples_from_spec("product description", "")[2] is False
     assert examples_from_spec("", "Mine")[1] == "Mine"
     mixed = '[["a", "b"], {"input": "c", "output": "d"}]'
     assert examples_from_spec(mixed, "")[0] == [("a", "b"), ("c", "d")]

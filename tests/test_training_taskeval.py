@@ -32,8 +32,13 @@ def test_edit_distance_and_cer():
 
 def test_outline_score_needs_the_asked_number_of_headings():
     task = taskeval.Task("outline", "", prompts.OUTLINE_STOP, 3)
-    assert taskeval.score(task, "1. A\n2. B\n3. C\nTopic: next one\n1. D")["ok"]
-    assert not taskeval.score(task, "1. A\n2. B\n")["ok"]
+    # the prompt ends with "1.": the app shows "1." + the output, cut where the Article tab stops it
+    assert taskeval.score(task, " A\n2. B\n3. C\nTopic: next one\n1. D")["ok"]
+    assert taskeval.score(task, " A\n2. B\n3. C\n4. D\n5. E")["ok"]  # the app stops after 3
+    assert taskeval.shown_outline(" A\n2. B\n3. C\n4. D", 3) == "1. A\n2. B\n3. C"
+    assert not taskeval.score(task, " A\n2. B\n")["ok"]
+    assert not taskeval.score(task, " A\n\n2. B\n3. C")["ok"]  # a blank line ends the list in the app
+    assert not taskeval.score(task, "1. A\n2. B\n3. C")["ok"]  # renumbered: the app shows "1.1. A"
 
 
 def test_section_score_rejects_apparatus_and_short_output():
@@ -49,6 +54,9 @@ def test_formal_and_story_scores():
     formal = taskeval.Task("formal", "", prompts.FEWSHOT_STOP, ("thx u", "Thank you."))
     res = taskeval.score(formal, "Thank you.\n### Input:\nmore")
     assert res["cer"] == 0 and res["cer_input"] > 0.5
+    # the preset is one-line: the tab shows the first line only, as the app stops there
+    assert taskeval.score(formal, "\nThank you.\nAnd then the story went on and on.")["cer"] == 0
+    assert taskeval.score(formal, "Thank you")["cer"] == 0.1  # a stream that ends without a newline
     story = taskeval.Task("story", "", ("\n[Memory:",), ("Mara",))
     assert taskeval.score(story, "Then Mara came back.")["ok"]
     assert not taskeval.score(story, "Then nobody came.\n[Memory: Mara]")["ok"]

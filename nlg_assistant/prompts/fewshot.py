@@ -173,6 +173,7 @@ PRESETS: dict[str, Preset] = {
                     "Thank you very much for your help last week; it made a decisive difference to our team.",
                 ),
             ),
+            one_line=True,  # a message's rewrite is one line: a small model's text after it is not part of it
         ),
         Preset(
             "Product description",

@@ -68,6 +68,10 @@ def _add_v2(sub) -> None:
     _add_split_flags(mix)
     mix.add_argument("--out", default="data/v2/mix.bin", help="token file (+ .json counts, .sample.txt)")
     mix.add_argument("--limit", type=int, default=400, help="prompt token budget of the section examples")
+    mix.add_argument(
+        "--extra-data", nargs="*", help="books in no split (e.g. the ELTeC novels): outlines, formal rewrites"
+    )
+    mix.add_argument("--extra-manifest", default=None, help="titles of the --extra-data books (TSV)")
     train = sub.add_parser("train-v2", help="Muon + WSD training, resumable, decay at seq 512 with the mix")
     _add_train_flags(train, V2Settings, "data/v2")
     export = sub.add_parser("export-v2", help="a train-v2 run's latest checkpoint as a model folder")
@@ -147,12 +151,16 @@ def _run_mix(args) -> None:
     def count(text: str) -> int:
         return len(tok(text, add_special_tokens=False)["input_ids"])
 
-    texts, kinds = finetune.build_mix(books, args.seed, count, args.limit)
+    extra_files = [Path(v) for v in args.extra_data or []]
+    extra = finetune.extra_books(extra_files, Path(args.extra_manifest) if args.extra_manifest else None)
+    examples, kinds = finetune.build_mix(books, args.seed, count, args.limit, extra)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    info = {"books": len(books), "examples": kinds, "tokens": finetune.write_mix(tok, texts, out)}
+    info = {"books": len(books), "extra_books": len(extra), "examples": kinds}
+    info["tokens"] = finetune.write_mix(tok, examples, out)
     out.with_suffix(".json").write_text(json.dumps(info, indent=1))
-    out.with_suffix(".sample.txt").write_text("\n\n=====\n\n".join(texts[:30]), encoding="utf-8")
+    sample = "\n\n=====\n\n".join(prompt + target for prompt, target in examples[:40])
+    out.with_suffix(".sample.txt").write_text(sample, encoding="utf-8")
     print(json.dumps(info))
 
 

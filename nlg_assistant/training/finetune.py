@@ -1,9 +1,13 @@
 """The fine-tuning mix: task examples built from corpus books with the app's own prompt builders.
 
-Each example is the app's base-model prompt (`Prompt.document` of `prompts.build_*`) followed by the
-text the model should write, so the model learns exactly the layouts the app sends it:
+Each example is a (prompt, target) pair: the app's base-model prompt (`Prompt.document` of
+`prompts.build_*`) and the text the model should write after it. `write_mix` encodes the prompt exactly
+as the app does and the target after it (`encode_example`), so the model learns the very token layouts
+the app sends it:
 - outline: `Topic:` book title -> the numbered titles of N consecutive chapters (N = the sections the
-  prompt asks for), then end of text;
+  prompt asks for), continuing the "1." the prompt ends with, then end of text; the titles come from
+  the chapter headings and from the contents lists (`contents_titles`), also of extra books (novels
+  that are in no split, `extra_examples`);
 - section: the section prompt (brief, outline, article so far) -> the chapter's opening, then the next
   `## ` heading (the app's stop string) or end of text;
 - few-shot, in the exact `### Input:` / `### Output:` layout: informal -> formal (corpus sentences
@@ -41,7 +45,8 @@ SHORTHAND = {
 }
 _SHORTHAND = re.compile(r"\b(" + "|".join(sorted(SHORTHAND, key=len, reverse=True)) + r")\b", re.IGNORECASE)
 _PUNCT = re.compile(r"[.,;:!?\"'\u2018\u2019\u201c\u201d()-]")
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+# a sentence ends at . ! ? before a capital, but not after "Mr." "Mrs." "St." or an initial ("J. M.")
+_SENTENCE = re.compile(r"(?<=[.!?])(?<!\b[A-Z][a-z]\.)(?<!\bMrs\.)(?<!\b[A-Z]\.)\s+(?=[A-Z])")
 _NAME = re.compile(r"(?<![.!?\"']\s)(?<!^)\b([A-Z][a-z]{2,})\b")
 
 
@@ -53,12 +58,19 @@ class Section:
     paragraphs: tuple[str, ...]
 
 
-_NOT_A_TITLE = re.compile(r"illustrat|copyright|contents|^(?:chapter|part|book)\b|^[\W\d_]", re.IGNORECASE)
+_NOT_A_TITLE = re.compile(
+    r"illustrat|copyright|contents|\bpage\b|^(?:chapter|part|book)\b|^[\W\d_]|\bcompany\b|\bpublish|"
+    r"\bpress\b|^(?:the )?end\b|^notes?$|^finis\b",
+    re.IGNORECASE,
+)
 
 
 def usable_title(title: str) -> str:
-    """A chapter title fit for an outline: page numbers cut; "" for labels, credits and list headings."""
+    """A chapter title fit for an outline: page numbers and a stray quote cut; "" for labels, credits
+    (publishers, notes, "End of the Second Book") and list headings."""
     title = re.sub(r"\s+\d+$", "", title).strip()
+    if title.count('"') % 2:
+        title = title.replace('"', "").strip()
     return "" if _NOT_A_TITLE.search(title) or len(title) < 3 else title
 
 
@@ -86,25 +98,86 @@ def opening(paragraphs: tuple[str, ...], words: int) -> str:
     return "\n\n".join(kept)
 
 
-def outline_example(topic: str, titles: list[str]) -> str:
-    """Outline prompt asking for len(titles) (3-8) sections -> the numbered titles."""
-    length = 150 * len(titles)
-    assert prompts.suggested_sections(length) == len(titles)
+Example = tuple[str, str]  # (the app's prompt document, the text the model should write after it)
+
+
+def outline_lengths(k: int) -> list[int]:
+    """Target lengths (multiples of 50 words, up to 3000) for which the app asks for `k` sections."""
+    return [n for n in range(100, 3001, 50) if prompts.suggested_sections(n) == k]
+
+
+def outline_example(topic: str, titles: list[str], rng: random.Random | None = None) -> Example:
+    """Outline prompt asking for len(titles) (3-8) sections -> the numbered titles, continuing the
+    prompt's "1." (the app shows "1." + the output), then a newline. With `rng`, the target length is
+    any the app maps to that many sections (else 150 words a section)."""
+    lengths = outline_lengths(len(titles))
+    length = rng.choice(lengths) if rng else 150 * len(titles)
+    assert length in lengths
     doc = prompts.build_outline(topic, length_words=length).document
-    return doc + "\n".join(f"{i}. {t}" for i, t in enumerate(titles, 1)) + "\n"
+    listing = "\n".join(f"{i}. {t}" for i, t in enumerate(titles, 1))
+    assert doc.endswith(prompts.OUTLINE_PREFIX) and listing.startswith(prompts.OUTLINE_PREFIX)
+    return doc, listing[len(prompts.OUTLINE_PREFIX) :] + "\n"
 
 
-def outline_examples(topic: str, sections: list[Section], rng: random.Random) -> list[str]:
-    """One or two outlines of consecutive chapter titles (3-8 of them) for a book with >= 3 chapters."""
-    titles = [s.title for s in sections]
+def outline_examples(topic: str, titles: list[str], rng: random.Random, n: int) -> list[Example]:
+    """Up to `n` outlines of 3-8 consecutive titles (distinct windows), the book's first titles first."""
     if len(titles) < 3:
         return []
-    out = [outline_example(topic, titles[: min(8, len(titles))])]
-    if len(titles) > 8:
-        n = rng.randint(3, 8)
-        start = rng.randrange(0, len(titles) - n + 1)
-        out.append(outline_example(topic, titles[start : start + n]))
-    return out
+    windows = {(0, min(8, len(titles)))}
+    for _ in range(4 * n):
+        if len(windows) >= n:
+            break
+        k = rng.randint(3, min(8, len(titles)))
+        windows.add((rng.randrange(0, len(titles) - k + 1), k))
+    return [outline_example(topic, titles[a : a + k], rng) for a, k in sorted(windows)]
+
+
+_CONTENTS_HEAD = re.compile(r"^(?:table of )?contents\s*[.:]?$", re.IGNORECASE)
+_ENTRY_LABEL = re.compile(
+    r"^(?:(?:chapter|part|book|story)\s+)?(?:[IVXLC]+|\d+)\b\s*[.:\-\u2014]*\s*", re.IGNORECASE
+)
+
+
+def contents_titles(raw: str, max_entries: int = 80) -> list[str]:
+    """Chapter titles from the book's contents list ("CHAPTER I. The Title 17", "3. The Title"...):
+    labels and page numbers cut, all-caps in title case; the list ends at a long line or where the
+    chapters start (a title seen again); [] without a list of >= 3 usable entries."""
+    from nlg_assistant.training.clean import title_case
+
+    lines = raw.split("\n")
+    for i, line in enumerate(lines[:2000]):
+        if _CONTENTS_HEAD.match(line.strip()):
+            titles = _list_titles(lines[i + 1 : i + 1 + max_entries], title_case)
+            if len(titles) >= 3:
+                return titles
+    return []
+
+
+def contents_entry(entry: str, title_case: Callable[[str], str]) -> str:
+    """One contents line as a title: the label, page words and numbers, a subtitle after ":" or ";" and
+    a trailing "(source)" cut; mostly-capitals text in title case; "" when nothing usable is left."""
+    text = re.sub(r"^(?:page\s+)", "", entry.strip(), flags=re.IGNORECASE)
+    text = _ENTRY_LABEL.sub("", text)
+    text = re.split(r"[:;]|\s\(|\s--\s", text)[0].strip(" .,-\u2014")
+    letters = [c for c in text if c.isalpha()]
+    if letters and sum(c.isupper() for c in letters) > 0.6 * len(letters):
+        text = title_case(text.upper())
+    return usable_title(text)
+
+
+def _list_titles(entries: list[str], title_case: Callable[[str], str]) -> list[str]:
+    """The usable titles of contents lines, up to the first long line or repeated title."""
+    titles: list[str] = []
+    for entry in entries:
+        entry = entry.strip()
+        if not entry or len(entry) > 90 or len(entry.split()) > 14:
+            break
+        title = contents_entry(entry, title_case)
+        if title in titles:
+            break
+        if title and not re.search(r"[.!?]\W*\w+.*[.!]$", title):  # two sentences: prose, not a title
+            titles.append(title)
+    return titles
 
 
 def section_prompt(topic: str, sections: list[Section], index: int, count: Count, limit: int) -> str:
@@ -117,17 +190,17 @@ def section_prompt(topic: str, sections: list[Section], index: int, count: Count
     return prompts.build_section(topic, outline, index, written, length_words=length, budget=budget).document
 
 
-def section_example(topic: str, sections: list[Section], index: int, count: Count, limit: int) -> str:
+def section_example(topic: str, sections: list[Section], index: int, count: Count, limit: int) -> Example:
     """Section prompt -> the chapter's opening, then the next `## ` heading (the app's stop) if any."""
     doc = section_prompt(topic, sections, index, count, limit)
     body = opening(sections[index].paragraphs, 150)
     tail = f"\n\n## {sections[index + 1].title}" if index + 1 < len(sections) else ""
-    return f"{doc}\n{body}{tail}"
+    return doc, f"\n{body}{tail}"
 
 
 def section_examples(
     topic: str, sections: list[Section], rng: random.Random, count: Count, limit: int, per_book: int
-) -> list[str]:
+) -> list[Example]:
     """Up to `per_book` section prompts over windows of 3-8 consecutive chapters."""
     if len(sections) < 3:
         return []
@@ -164,24 +237,29 @@ def sentences_of(paragraphs: list[str], min_words: int = 6, max_words: int = 30)
     return out
 
 
-def fewshot_example(instruction: str, pairs: list[tuple[str, str]], new_input: str, target: str) -> str:
-    """The app's few-shot document, the answer, and the next `### Input:` (where the app stops)."""
+def fewshot_example(instruction: str, pairs: list[tuple[str, str]], new_input: str, target: str) -> Example:
+    """The app's few-shot document -> the answer and the next `### Input:` (where the app stops)."""
     doc = prompts.build_fewshot(pairs, new_input, instruction).document
-    return f"{doc}{target}\n\n{prompts.INPUT_TAG}\n"
+    return doc, f"{target}\n\n{prompts.INPUT_TAG}\n"
 
 
-def formal_examples(sentences: list[str], rng: random.Random, n: int) -> list[str]:
-    """Formal-rewrite few-shot prompts (the preset examples or corpus pairs), then a corrupted sentence."""
+def formal_examples(
+    sentences: list[str], rng: random.Random, n: int, preset_share: float = 0.75
+) -> list[Example]:
+    """Formal-rewrite few-shot prompts, then a corrupted sentence -> the original. The examples are the
+    app's preset ones (exactly as the Few-shot tab sends them) in `preset_share` of the prompts, else
+    corpus pairs, so the model learns the task and not only the preset."""
     preset = prompts.PRESETS["Formal rewrite"]
     out = []
     for _ in range(min(n, len(sentences) // 4)):
         picked = rng.sample(sentences, 4)
-        pairs = list(preset.examples) if rng.random() < 0.5 else [(corrupt(s, rng), s) for s in picked[:3]]
+        own = [(corrupt(s, rng), s) for s in picked[:3]]
+        pairs = list(preset.examples) if rng.random() < preset_share else own
         out.append(fewshot_example(preset.instruction, pairs, corrupt(picked[3], rng), picked[3]))
     return out
 
 
-def title_examples(sections: list[Section], rng: random.Random, n: int) -> list[str]:
+def title_examples(sections: list[Section], rng: random.Random, n: int) -> list[Example]:
     """Paragraph -> chapter title few-shot prompts from the chapters of one book."""
     usable = [(opening(s.paragraphs, 60), s.title) for s in sections if len(s.title.split()) <= 10]
     out = []
@@ -209,7 +287,7 @@ def fables_of(raw: str) -> list[tuple[str, str]]:
     return out
 
 
-def fable_examples(fables: list[tuple[str, str]], rng: random.Random, n: int) -> list[str]:
+def fable_examples(fables: list[tuple[str, str]], rng: random.Random, n: int) -> list[Example]:
     """Fable -> moral few-shot prompts (two short fables as examples, a third to answer)."""
     short = [f for f in fables if len(f[0].split()) < 220]
     out = []
@@ -254,13 +332,13 @@ def story_prompt(paragraphs: tuple[str, ...], start: int, rng: random.Random) ->
     return prompts.build_story("\n".join(story), memory, style).document, cont, shared
 
 
-def story_example(paragraphs: tuple[str, ...], start: int, rng: random.Random) -> str | None:
+def story_example(paragraphs: tuple[str, ...], start: int, rng: random.Random) -> Example | None:
     """Story prompt (memory names, sometimes a style note) -> its continuation; None if too short."""
     doc, cont, _ = story_prompt(paragraphs, start, rng)
-    return f"{doc}\n{cont.replace(chr(10) * 2, chr(10))}" if doc else None
+    return (doc, "\n" + cont.replace("\n\n", "\n")) if doc else None
 
 
-def story_examples(sections: list[Section], rng: random.Random, n: int) -> list[str]:
+def story_examples(sections: list[Section], rng: random.Random, n: int) -> list[Example]:
     """Up to `n` story prompts from random chapter positions."""
     out = []
     for _ in range(n):
@@ -273,32 +351,86 @@ def story_examples(sections: list[Section], rng: random.Random, n: int) -> list[
     return out
 
 
-def book_examples(title: str, raw: str, rng: random.Random, count: Count, limit: int) -> dict[str, list[str]]:
+@dataclass(frozen=True)
+class Quota:
+    """Examples per book for each kind; the short formats (outline, formal) are weighted up so that many
+    of the decay's mix rows start with one (a row starts at an example)."""
+
+    outline: int = 14  # distinct windows of the chapter headings, and as many of the contents list
+    section: int = 6
+    formal: int = 16
+    title: int = 4
+    fable: int = 30
+    story: int = 8
+
+
+EXTRA_QUOTA = Quota(outline=14, section=0, formal=4, title=0, fable=0, story=0)
+
+
+def book_outlines(title: str, raw: str, sections: list[Section], rng: random.Random, n: int) -> list[Example]:
+    """Outlines from the chapter headings and, when it differs, from the contents list."""
+    headings = [s.title for s in sections]
+    listed = contents_titles(raw)
+    out = outline_examples(title, headings, rng, n)
+    return out + (outline_examples(title, listed, rng, n) if listed and listed != headings else [])
+
+
+def book_examples(
+    title: str, raw: str, rng: random.Random, count: Count, limit: int, quota: Quota = Quota()
+) -> dict[str, list[Example]]:
     """All task examples from one training book, by kind."""
     from nlg_assistant.training.clean import clean_document
 
     sections = book_sections(clean_document(raw))
     paragraphs = [p for s in sections for p in s.paragraphs]
+    fable = "fable" in title.lower() and quota.fable
     return {
-        "outline": outline_examples(title, sections, rng),
-        "section": section_examples(title, sections, rng, count, limit, per_book=6),
-        "formal": formal_examples(sentences_of(paragraphs), rng, 8),
-        "title": title_examples(sections, rng, 4),
-        "fable": fable_examples(fables_of(raw), rng, 30) if "fable" in title.lower() else [],
-        "story": story_examples(sections, rng, 8),
+        "outline": book_outlines(title, raw, sections, rng, quota.outline) if quota.outline else [],
+        "section": section_examples(title, sections, rng, count, limit, quota.section),
+        "formal": formal_examples(sentences_of(paragraphs), rng, quota.formal),
+        "title": title_examples(sections, rng, quota.title),
+        "fable": fable_examples(fables_of(raw), rng, quota.fable) if fable else [],
+        "story": story_examples(sections, rng, quota.story),
     }
 
 
-def build_mix(books: list[tuple[str, str]], seed: int, count: Count, limit: int = 400) -> tuple[list, dict]:
-    """Shuffled examples from (title, raw text) training books, and the number of each kind."""
+RUNS = {"outline": 3}  # examples of these kinds are written in runs of this many
+
+
+def build_mix(
+    books: list[tuple[str, str]],
+    seed: int,
+    count: Count,
+    limit: int = 400,
+    extra_books: list[tuple[str, str]] = (),
+    runs: dict[str, int] | None = None,
+) -> tuple[list[Example], dict]:
+    """Examples from (title, raw text) training books (the full `Quota`) and extra books (only outlines
+    and formal rewrites, `EXTRA_QUOTA`), shuffled with the short kinds in runs (`RUNS`); and the number
+    of each kind."""
     rng = random.Random(seed)
-    texts, kinds = [], {}
-    for title, raw in books:
-        for kind, examples in book_examples(title, raw, rng, count, limit).items():
-            texts += examples
-            kinds[kind] = kinds.get(kind, 0) + len(examples)
-    rng.shuffle(texts)
-    return texts, kinds
+    tagged, kinds = [], {}
+    for (title, raw), quota in [*((b, Quota()) for b in books), *((b, EXTRA_QUOTA) for b in extra_books)]:
+        for kind, found in book_examples(title, raw, rng, count, limit, quota).items():
+            tagged += [(kind, example) for example in found]
+            kinds[kind] = kinds.get(kind, 0) + len(found)
+    return arrange(tagged, rng, RUNS if runs is None else runs), kinds
+
+
+def arrange(tagged: list[tuple[str, Example]], rng: random.Random, runs: dict[str, int]) -> list[Example]:
+    """The examples in random order, those of a kind in `runs` kept together in runs of that many.
+
+    Why: a training row is a fixed-length window (512 tokens in the decay) that starts at a random
+    example; an outline is short (~100 tokens), so one that starts a row is followed by others and the
+    row teaches several outlines rather than one and the start of something else. (Formal rewrites,
+    ~260 tokens, gain nothing: two do not fit in a row.)"""
+    rng.shuffle(tagged)
+    units = [[example] for kind, example in tagged if kind not in runs]
+    for kind, size in runs.items():
+        same = [example for k, example in tagged if k == kind]
+        units += [same[i : i + size] for i in range(0, len(same), max(1, size))]
+    rng.shuffle(units)
+    return [example for unit in units for example in unit]
 
 
 def training_books(files, manifest, val_fraction: float, seed: int, min_death_year: int = 1955) -> list:
@@ -311,14 +443,50 @@ def training_books(files, manifest, val_fraction: float, seed: int, min_death_ye
     return [(names.get((d.source, d.index)) or d.text.split("\n", 1)[0][:60], d.text) for d in train]
 
 
-def write_mix(tok, texts: list[str], path) -> int:
-    """Tokenise `texts` as `<s> example </s>` rows into `path` atomically (a running trainer may be
-    waiting for the file); returns the token count."""
+def extra_books(files, manifest) -> list:
+    """(title, raw text) of every book of `files` (e.g. the ELTeC novels, which no `prepare` split
+    uses, so none of them is held out anywhere)."""
+    from nlg_assistant.training import corpus
+
+    docs = corpus.load_corpus(files, manifest)
+    names = corpus.titles(manifest)
+    return [(names.get((d.source, d.index)) or d.text.split("\n", 1)[0][:60], d.text) for d in docs]
+
+
+_ANCHOR = "\u00a7"  # a character the tokenizer spells in bytes: nothing merges across it
+
+
+def encode_example(tok, example: Example) -> list[int]:
+    """Token ids of prompt + target whose first ids are exactly the prompt's own (as the app encodes
+    the prompt before generating), without the tokenizer's special tokens.
+
+    Where a token would merge across the join (".\n"), the target is tokenised on its own after an
+    anchor the tokenizer cannot merge with, so no prefix space is added to it."""
+    prompt, target = example
+    head = tok(prompt, add_special_tokens=False)["input_ids"]
+    whole = tok(prompt + target, add_special_tokens=False)["input_ids"]
+    if whole[: len(head)] == head:
+        return list(whole)
+    anchor = tok(_ANCHOR, add_special_tokens=False)["input_ids"]
+    tail = tok(_ANCHOR + target, add_special_tokens=False)["input_ids"]
+    assert tail[: len(anchor)] == anchor, "the anchor merged with the target"
+    return [*head, *tail[len(anchor) :]]
+
+
+def write_mix(tok, examples: list[Example], path) -> int:
+    """Tokenise `examples` as `<s> prompt target </s>` rows (`encode_example`) into `path` atomically (a
+    running trainer may be waiting for the file); returns the token count."""
     from pathlib import Path
+
+    import numpy as np
 
     from nlg_assistant.training import data
 
-    tokens = data.encode_documents(tok, texts)
+    assert len(tok) < 2**16, "uint16 storage needs a vocabulary under 65536"
+    rows = [[tok.bos_token_id, *encode_example(tok, e), tok.eos_token_id] for e in examples]
+    tokens = (
+        np.concatenate([np.asarray(r, dtype=np.uint16) for r in rows]) if rows else np.zeros(0, np.uint16)
+    )
     tmp = Path(str(path) + ".tmp")
     data.write_tokens(tmp, tokens)
     tmp.replace(path)

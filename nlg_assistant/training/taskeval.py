@@ -1,10 +1,12 @@
 """Per-tab figures on held-out books, with the app's prompts and each model's own sampling settings.
 
-- outline: share of outputs that `prompts.parse_outline` reads as exactly the asked number of headings;
+- outline: share of outlines, as the Article tab shows them (the prompt's "1." + the output, cut where
+  the app stops), that `prompts.parse_outline` reads as exactly the asked number of headings;
 - section: share of outputs (cut at the app's stop strings) with >= 20 words and no apparatus line or
   heading in them (`clean.clean_document` leaves them unchanged);
-- few-shot formal rewrite (the app's preset): character error rate of the output against the original
-  sentence, next to the corrupted input's;
+- few-shot formal rewrite (the app's preset): character error rate of the output as the tab shows it
+  (cut at the end of its first line, the preset being one-line) against the original sentence, next to
+  the corrupted input's;
 - story: share of continuations that reuse a name given in the memory note.
 Tries are seeded (the same prompts and seeds for every model), so models compare side by side.
 """
@@ -51,6 +53,27 @@ def cut_at_stops(text: str, stops: tuple[str, ...]) -> str:
     """`text` up to the first stop string (as the app's streams end)."""
     ends = [text.find(s) for s in stops if s in text]
     return text[: min(ends)] if ends else text
+
+
+def shown_outline(output: str, wanted: int) -> str:
+    """The outline the Article tab shows for a model's `output`: the prompt's "1." then the output,
+    cut at the stop strings and where the app stops the list (`outline_end`: the asked number of
+    numbered lines, a blank line or prose after the list)."""
+    from nlg_assistant.tasks.article import outline_end
+
+    text = prompts.OUTLINE_PREFIX + cut_at_stops(output, prompts.OUTLINE_STOP)
+    cut = outline_end(text + "\n", wanted)  # the stream's end completes its last line
+    return (text if cut is None else cut).strip()
+
+
+def shown_rewrite(output: str) -> str:
+    """The formal rewrite the Few-shot tab shows for a model's `output`: cut at the stop strings and,
+    as the preset is one-line, at the end of its first line (the whole text if it has none)."""
+    from nlg_assistant.tasks.fewshot import first_line
+
+    text = cut_at_stops(output, prompts.FEWSHOT_STOP)
+    line = first_line(text) if prompts.PRESETS["Formal rewrite"].one_line else None
+    return (text if line is None else line).strip()
 
 
 def outline_tasks(books, rng: random.Random, n: int) -> list[Task]:
@@ -118,9 +141,9 @@ def build_tasks(books: list[tuple[str, str]], n: int, seed: int, count, limit: i
 
 def score(task: Task, output: str) -> dict:
     """The figure(s) of one try."""
-    text = cut_at_stops(output, task.stops).strip()
     if task.kind == "outline":
-        return {"ok": len(prompts.parse_outline(text)) == task.expected}
+        return {"ok": len(prompts.parse_outline(shown_outline(output, task.expected))) == task.expected}
+    text = cut_at_stops(output, task.stops).strip()
     if task.kind == "section":
         lines = "\n".join(line.strip() for line in text.split("\n") if line.strip())
         return {
@@ -128,7 +151,8 @@ def score(task: Task, output: str) -> dict:
         }
     if task.kind == "formal":
         corrupted, original = task.expected
-        return {"cer": cer(text, original), "cer_input": cer(corrupted, original)}
+        shown = shown_rewrite(output)
+        return {"cer": cer(shown, original), "cer_input": cer(corrupted, original)}
     return {"ok": any(name in text for name in task.expected)}
 
 
