@@ -419,7 +419,7 @@ def test_ui_refuses_oversized_text_before_running_and_keeps_it(backend):
     names = ("story", "memory", "style")
     with gr.Blocks():
         boxes = [gr.Textbox(label=name) for name in names]
-        area = output.output_area("story", "Generate", names, boxes, "story")
+        area = output.output_area("story", "button.generate", names, boxes, "story")
     calls = []
 
     def runner(mode, fields, base, s):
