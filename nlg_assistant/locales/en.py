@@ -30,7 +30,9 @@ MESSAGES: dict[str, str] = (
             "outlines and rewrites may wander. An instruct model does this well, e.g. "
             "`python app.py --model Qwen/Qwen2.5-0.5B-Instruct`."
         ),
+        "examples": "Examples",
         # story tab
+        "story.column": "Story",
         "story.story": "Story (generation continues it here; edit anywhere)",
         "story.story_placeholder": "Once upon a time…",
         "story.memory": "Memory",

@@ -19,7 +19,9 @@ MESSAGES: dict[str, str] = {
         "**提示：** {model} 是基础模型：它续写文本，而不是遵循指令，所以大纲和改写可能跑题。"
         "指令模型更擅长这些，例如 `python app.py --model Qwen/Qwen2.5-0.5B-Instruct`。"
     ),
+    "examples": "示例",
     # story tab
+    "story.column": "故事",
     "story.story": "故事（在这里续写；可随处编辑）",
     "story.story_placeholder": "很久很久以前……",
     "story.memory": "记忆",

@@ -22,7 +22,7 @@ from .api import register_api
 from .article_tab import article_tab
 from .desk import DESK_CSS, restore_on_load
 from .fewshot_tab import fewshot_tab
-from .i18n import app_i18n, fixed, language_js, language_switch
+from .i18n import app_css, app_i18n, fixed, language_js, language_switch
 from .output import APP_TITLE
 from .serving import Serving, concurrency_limit
 from .settings import settings_panel
@@ -130,7 +130,7 @@ def launch(demo: gr.Blocks, config: AppConfig, block: bool = True) -> str:
         show_error=False,  # clients see only our own messages (gr.Error), never raw exception text
         prevent_thread_lock=True,
         theme=gr.themes.Soft(primary_hue="indigo", neutral_hue="slate"),
-        css=CSS + DESK_CSS,
+        css=CSS + DESK_CSS + app_css(demo),
         js=f"() => {{ ({SHORTCUTS_JS})(); ({language_js()})(); }}",
         i18n=app_i18n(demo),
         footer_links=["api", "gradio"],

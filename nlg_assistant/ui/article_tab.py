@@ -15,7 +15,7 @@ from ..tasks.article import article_steps, continue_article_steps, outline_steps
 from .alternatives import alternatives_panel, article_context
 from .counters import counters
 from .desk import file_row, wire_desk
-from .i18n import phrase
+from .i18n import headers, phrase
 from .output import OutputArea, base_model_hint, error_message, output_area, wire_area, wire_stop
 from .serving import GENERATION_EVENTS, Serving
 from .settings import settings_from_values, settings_validator, slider
@@ -102,7 +102,15 @@ def article_tab(backend: Backend, settings: list, serving: Serving) -> tuple[Out
         parts = file_row("article")
         counters(backend, "article", article, [topic, brief[2]], article_context, settings)
         alternatives_panel(backend, "article", article, [topic, brief[2]], article_context)
-        gr.Examples(ARTICLE_EXAMPLES, [topic, *brief], elem_id="article-examples", api_visibility="private")
+        examples = gr.Examples(
+            ARTICLE_EXAMPLES,
+            [topic, *brief],
+            elem_id="article-examples",
+            label=phrase("examples"),
+            api_visibility="private",
+        )
+        columns = ("article.topic", "article.keywords", "article.audience", "article.tone", "article.length")
+        examples.dataset.headers = headers("article-examples", columns)
 
     def runner(mode: str, fields: dict, base: str, s: GenerationSettings) -> Iterator[Progress]:
         if mode == "continue":

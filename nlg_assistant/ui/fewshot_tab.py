@@ -14,7 +14,7 @@ from ..tasks.fewshot import DEFAULT_PRESET, examples_from_rows, fewshot_steps, f
 from .alternatives import alternatives_panel, fewshot_context
 from .counters import counters
 from .desk import file_row, wire_desk
-from .i18n import phrase
+from .i18n import headers, phrase
 from .output import OutputArea, base_model_hint, output_area, wire_area, wire_stop
 from .serving import Serving
 
@@ -49,7 +49,7 @@ def _fewshot_inputs() -> tuple[gr.Dropdown, gr.Textbox, gr.Dataframe, gr.Textbox
         instruction = gr.Textbox(instruction_text, label=phrase("fewshot.instruction"), lines=2, scale=3)
     table = gr.Dataframe(
         rows,
-        headers=[phrase("fewshot.example_input"), phrase("fewshot.example_output")],
+        headers=headers("fewshot-table", ("fewshot.example_input", "fewshot.example_output"), "span"),
         datatype=["str", "str"],
         type="array",
         row_count=MAX_EXAMPLES,
@@ -97,9 +97,14 @@ def fewshot_tab(backend: Backend, settings: list, serving: Serving) -> tuple[Out
         context = [table, instruction, new_input]
         counters(backend, "fewshot", output, context, fewshot_context, settings)
         alternatives_panel(backend, "fewshot", output, context, fewshot_context)
-        gr.Examples(
-            FEWSHOT_EXAMPLES, [preset, new_input], elem_id="fewshot-examples", api_visibility="private"
+        examples = gr.Examples(
+            FEWSHOT_EXAMPLES,
+            [preset, new_input],
+            elem_id="fewshot-examples",
+            label=phrase("examples"),
+            api_visibility="private",
         )
+        examples.dataset.headers = headers("fewshot-examples", ("fewshot.preset", "fewshot.new_input"))
     preset.change(fill_preset, preset, [instruction, table, one_line], api_visibility="private")
 
     def runner(mode: str, fields: dict, base: str, s: GenerationSettings) -> Iterator[Progress]:

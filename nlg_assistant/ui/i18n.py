@@ -8,12 +8,15 @@ gradio's Settings panel does), remembers the choice in localStorage and tells th
 cookie. Strings fixed when the UI is built but holding numbers (the header's model, a slider's
 bound) are formatted once per language into keys of their own (`phrase`). What a handler says
 (status lines, warnings) is formatted on the server in the language of the request (`say`):
-the cookie, else the browser's Accept-Language, else English.
+the cookie, else the browser's Accept-Language, else English. Table column headers are not
+translated by gradio (they are part of the table's value), so `headers` writes them in English and
+adds page CSS that shows the Chinese ones when the page is Chinese (gradio sets <html lang>).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable
 from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
@@ -35,6 +38,7 @@ from ..locales import (
 
 COOKIE = "nlg-lang"
 _TABLE = "nlg_phrases"  # the app's formatted keys, kept on its Blocks while it is built
+_CSS = "nlg_header_css"  # the app's column-header CSS, kept the same way
 
 
 def phrase(key: str, **values: object) -> I18nData:
@@ -55,6 +59,25 @@ def fixed(render: Callable[[str], str], key: str) -> I18nData:
     for language in LANGUAGES:
         table[language][derived] = render(language)
     return I18nData(derived)
+
+
+def headers(elem_id: str, keys: tuple[str, ...], cell: str = "") -> list[str]:
+    """English column headers for the table `#elem_id`, with CSS that shows them in Chinese on a
+    Chinese page (`cell`: the element inside a header cell that holds its text, if any)."""
+    root = Context.root_block
+    if root is not None:
+        rules = root.__dict__.setdefault(_CSS, [])
+        for column, key in enumerate(keys, 1):
+            where = f':root[lang^="zh"] #{elem_id} th[aria-colindex="{column}"] {cell}'.rstrip()
+            shown = json.dumps(message("zh", key), ensure_ascii=False)
+            rules.append(f"{where} {{ font-size: 0; }}")
+            rules.append(f"{where}::after {{ content: {shown}; font-size: 14px; }}")
+    return [message(DEFAULT_LANGUAGE, key) for key in keys]
+
+
+def app_css(demo: gr.Blocks) -> str:
+    """The page CSS that `headers` added while `demo` was built."""
+    return "\n".join(demo.__dict__.get(_CSS, []))
 
 
 def app_i18n(demo: gr.Blocks) -> gr.I18n:

@@ -13,7 +13,7 @@ from ..tasks.story import story_steps
 from .alternatives import alternatives_panel, story_context
 from .counters import counters
 from .desk import file_row, wire_desk
-from .i18n import phrase
+from .i18n import headers, phrase
 from .output import OutputArea, output_area, wire_area, wire_stop
 from .serving import Serving
 
@@ -55,9 +55,14 @@ def story_tab(backend: Backend, settings: list, serving: Serving) -> tuple[Outpu
         parts = file_row("story")
         counters(backend, "story", story, [memory, style], story_context, settings)
         alternatives_panel(backend, "story", story, [memory, style], story_context)
-        gr.Examples(
-            STORY_EXAMPLES, [story, memory, style], elem_id="story-examples", api_visibility="private"
+        examples = gr.Examples(
+            STORY_EXAMPLES,
+            [story, memory, style],
+            elem_id="story-examples",
+            label=phrase("examples"),
+            api_visibility="private",
         )
+        examples.dataset.headers = headers("story-examples", ("story.column", "story.memory", "story.style"))
 
     def runner(mode: str, fields: dict, base: str, s: GenerationSettings) -> Iterator[Progress]:
         # Generate and Continue both append at the end of the story: the document is the story.
