@@ -10,6 +10,7 @@ reads such a line back with its template and writes it with the other language's
 from __future__ import annotations
 
 from ..config import SETTINGS
+from ..prompts import PRESETS
 
 MESSAGES: dict[str, str] = (
     {
@@ -187,4 +188,5 @@ MESSAGES: dict[str, str] = (
     }
     | {f"setting.{s.name}": s.label for s in SETTINGS}
     | {f"setting.{s.name}.help": s.help for s in SETTINGS}
+    | {f"preset.{name}": name for name in PRESETS}
 )

@@ -158,6 +158,10 @@ MESSAGES: dict[str, str] = {
     "term.eos": "自然结束",
     "term.length": "达到长度上限",
     "term.stopped": "已停止",
+    # the few-shot presets (prompts.PRESETS), by name
+    "preset.Formal rewrite": "正式改写",
+    "preset.Product description": "产品描述",
+    "preset.Headline": "新闻标题",
     # the settings table (config.SETTINGS), row by row
     "setting.max_new_tokens": "最大新 token 数",
     "setting.max_new_tokens.help": "最多写多少个 token。",

@@ -40,7 +40,7 @@ def _fewshot_inputs() -> tuple[gr.Dropdown, gr.Textbox, gr.Dataframe, gr.Textbox
     instruction_text, rows = preset_rows(DEFAULT_PRESET)
     with gr.Row():
         preset = gr.Dropdown(
-            list(PRESETS),
+            [(phrase(f"preset.{name}"), name) for name in PRESETS],
             value=DEFAULT_PRESET,
             label=phrase("fewshot.preset"),
             scale=1,
