@@ -5,13 +5,14 @@ from __future__ import annotations
 import gradio as gr
 import pytest
 
+from nlg_assistant import locales
 from nlg_assistant.backend import Alternative
 from nlg_assistant.exports import ExportFolder
 from nlg_assistant.tasks.alternatives import TabContext, continue_prompt
 from nlg_assistant.ui.alternatives import _branch, alternatives_api, choice_label, fewshot_context
 from nlg_assistant.ui.counters import counts_line
 from nlg_assistant.ui.serving import Serving
-from nlg_assistant.ui.shortcuts import HELP, SHORTCUTS_JS
+from nlg_assistant.ui.shortcuts import SHORTCUTS_JS
 
 
 @pytest.fixture(scope="module")
@@ -64,5 +65,6 @@ def test_counts_line_counts_the_whole_document_and_the_prompt(backend):
 def test_the_shortcuts_click_the_buttons_named_in_the_help():
     for part in ("generate", "continue", "stop", "undo", "redo"):
         assert f'"{part}"' in SHORTCUTS_JS or f'? "{part}"' in SHORTCUTS_JS or part in SHORTCUTS_JS
+    helps = [locales.message(language, "shortcuts.help") for language in locales.LANGUAGES]
     for key in ("Ctrl+Enter", "Ctrl+Shift+Enter", "Esc", "Ctrl+Z", "Ctrl+Y"):
-        assert key in HELP
+        assert all(key in help_line for help_line in helps)
