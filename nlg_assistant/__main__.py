@@ -6,6 +6,7 @@
     python -m nlg_assistant fewshot "hey u coming?" --preset "Formal rewrite"
     python -m nlg_assistant fewshot "wool hat" --example "steel bottle=>A sleek bottle." --example ...
     python -m nlg_assistant story "Once" --backend openai --base-url http://localhost:8000/v1 --model NAME
+    python -m nlg_assistant story "从前" --lang zh      # the status line and errors in Chinese
 
 The tasks, their fields and the sampling flags come from `tasks.TASKS` and `config.SETTINGS`
 (the same as the web app's API); the backend is built by `factory.build_backend`, so

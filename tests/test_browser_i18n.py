@@ -87,6 +87,11 @@ def test_status_lines_and_warnings_are_chinese_too(browser, server):
     assert "字" in page.locator("#story-saved").inner_text()
     page.locator("#story-undo").click()
     assert "撤销：" in _wait_for_status(page, "story", "撤销：")
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.locator("#story-new").click()
+    page.wait_for_function("() => true")  # the dialog was answered before click() returned
+    assert asked and asked[0].startswith("新建文档？") and _output(page, "story").input_value()
     context.close()
 
 

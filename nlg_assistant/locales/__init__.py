@@ -95,7 +95,7 @@ def _term(language: str, value: str) -> str:
     for key in (f"term.{value}", f"setting.{value}"):
         if key in en.MESSAGES:
             return message(language, key)
-    return _translate_part(language, value) if len(value) > 12 else value
+    return _translate_part(language, value)  # e.g. the hint after "The story is empty: "
 
 
 @functools.cache

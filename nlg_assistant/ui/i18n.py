@@ -43,8 +43,9 @@ _CSS = "nlg_header_css"  # the app's column-header CSS, kept the same way
 
 def phrase(key: str, **values: object) -> I18nData:
     """`key` for gradio to translate in the browser; with `values`, formatted now in every language."""
+    if key not in MESSAGES[DEFAULT_LANGUAGE]:
+        raise KeyError(f"no string {key!r} in nlg_assistant/locales")  # found when the UI is built
     if not values:
-        MESSAGES[DEFAULT_LANGUAGE][key]  # an unknown key fails here, at build time
         return I18nData(key)
     return fixed(lambda language: message(language, key, **values), key)
 
