@@ -41,7 +41,7 @@ RESTORE_SETTINGS_JS = f"""(...now) => {{
 SAVE_SETTINGS_JS = f"""(...values) => {{
   localStorage.setItem("{SETTINGS_KEY}", JSON.stringify(values));
 }}"""
-_QUESTIONS = json.dumps({language: message(language, "desk.confirm_new") for language in LANGUAGES})
+_QUESTIONS = json.dumps({lang: message(lang, "desk.confirm_new") for lang in LANGUAGES})
 # The question is asked in the page's language (gradio sets <html lang> to it).
 CONFIRM_NEW = (
     f"(...values) => confirm(({_QUESTIONS})[(document.documentElement.lang || 'en').slice(0, 2)] "
