@@ -24,7 +24,7 @@ EXIT_BAD_START = 2
 
 def _parser() -> argparse.ArgumentParser:
     """The command-line flags (defaults come from `AppConfig`)."""
-    from nlg_assistant.config import AppConfig
+    from nlg_assistant.config import LANGUAGES, AppConfig
 
     d = AppConfig()
     parser = argparse.ArgumentParser(prog="python app.py", description="Start the NLG Assistant web app.")
@@ -39,6 +39,12 @@ def _parser() -> argparse.ArgumentParser:
         "--mcp",
         action="store_true",
         help="also serve the tasks as MCP tools (for Claude Desktop, Cursor...) at /gradio_api/mcp/",
+    )
+    parser.add_argument(
+        "--lang",
+        default=d.lang,
+        choices=LANGUAGES,
+        help="language of the API's status lines and errors (en or zh); the web page follows the browser",
     )
     parser.add_argument(
         "--max-new-tokens-cap",
@@ -120,6 +126,7 @@ def _config(args: argparse.Namespace):
         port=args.port,
         share=args.share,
         mcp=args.mcp,
+        lang=args.lang,
         max_new_tokens_cap=args.max_new_tokens_cap,
         backend=args.backend,
         engine=args.engine,

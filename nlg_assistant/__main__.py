@@ -6,6 +6,7 @@
     python -m nlg_assistant fewshot "hey u coming?" --preset "Formal rewrite"
     python -m nlg_assistant fewshot "wool hat" --example "steel bottle=>A sleek bottle." --example ...
     python -m nlg_assistant story "Once" --backend openai --base-url http://localhost:8000/v1 --model NAME
+    python -m nlg_assistant story "从前" --lang zh      # the status line and errors in Chinese
 
 The tasks, their fields and the sampling flags come from `tasks.TASKS` and `config.SETTINGS`
 (the same as the web app's API); the backend is built by `factory.build_backend`, so
@@ -22,7 +23,8 @@ import sys
 from typing import TextIO
 
 from .backend import GenerationError
-from .config import RANGES, SETTINGS, AppConfig, GenerationSettings, SettingsError
+from .config import LANGUAGES, RANGES, SETTINGS, AppConfig, GenerationSettings, SettingsError
+from .locales import translate
 from .tasks import TASKS, Task
 
 EXAMPLE_SEPARATOR = "=>"
@@ -76,6 +78,9 @@ def _backend_flags(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--chat", action=argparse.BooleanOptionalAction, default=None, help="openai: chat API")
     group.add_argument("--engine", default="simple", help="simple (one request) or batched")
     group.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for a token")
+    group.add_argument(
+        "--lang", default="en", choices=LANGUAGES, help="language of the status line and errors"
+    )
 
 
 def _preset_names() -> str:
@@ -141,7 +146,9 @@ def _config(args: argparse.Namespace) -> AppConfig:
     )
 
 
-def _run(task: Task, config: AppConfig, settings: GenerationSettings, values: dict, out: TextIO) -> None:
+def _run(
+    task: Task, config: AppConfig, settings: GenerationSettings, values: dict, out: TextIO, lang: str = "en"
+) -> None:
     """Build the backend, stream the task's text to `out` and its status line to stderr."""
     from .factory import build_backend
     from .tasks.progress import with_drafts
@@ -158,7 +165,7 @@ def _run(task: Task, config: AppConfig, settings: GenerationSettings, values: di
         shown = text
     out.write("\n")
     if last is not None:
-        print(last.status, file=sys.stderr)
+        print(translate(lang, last.status), file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,18 +177,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings, values, config = _settings(args), _values(task, args), _config(args)
     except (SettingsError, UsageError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {translate(args.lang, str(error))}", file=sys.stderr)
         return EXIT_USAGE
     from .models import ModelLoadError
     from .prompts import PromptError
 
     try:
-        _run(task, config, settings, values, sys.stdout)
+        _run(task, config, settings, values, sys.stdout, args.lang)
     except PromptError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {translate(args.lang, str(error))}", file=sys.stderr)
         return EXIT_USAGE
     except (ModelLoadError, GenerationError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {translate(args.lang, str(error))}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

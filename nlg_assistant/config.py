@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 DEFAULT_MAX_NEW_TOKENS_CAP = 1024
+LANGUAGES = ("en", "zh")  # the interface languages (nlg_assistant/locales has one module each)
 
 
 class SettingsError(ValueError):
@@ -213,6 +214,7 @@ class AppConfig:
     max_queue: int = 64
     request_timeout_s: float = 300.0
     mcp: bool = False  # also serve the tasks as MCP tools at /gradio_api/mcp/
+    lang: str = "en"  # the API's status lines and errors (the web page follows the browser)
     # ----- sharing safely (docs/security.md) -----
     max_input_chars: int = 200_000  # per text field, refused before tokenising
     max_per_visitor: int = 2  # requests running or queued per visitor address
@@ -243,6 +245,8 @@ class AppConfig:
             raise ValueError("--request-timeout-s must be more than 0")
         if self.max_batch_size < 1 or self.max_queue < 1:
             raise ValueError("--max-batch-size and --max-queue must be at least 1")
+        if self.lang not in LANGUAGES:
+            raise ValueError(f"--lang must be {' or '.join(LANGUAGES)} (got {self.lang!r})")
         _check_sharing_options(self)
 
     def __repr__(self) -> str:

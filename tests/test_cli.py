@@ -105,3 +105,12 @@ def test_backend_options_go_through_the_factory(capsys, tiny_model_dir) -> None:
     flags = ["--model", str(tiny_model_dir), "--max-new-tokens", "3", "--engine", "batched", "--seed", "1"]
     assert main(["story", "Once upon a time", *flags]) == 0
     assert "finish:" in capsys.readouterr().err
+
+
+def test_lang_zh_gives_the_status_line_and_errors_in_chinese(capsys, tiny_model_dir) -> None:
+    model = ["--model", str(tiny_model_dir), "--max-new-tokens", "2", "--lang", "zh"]
+    assert main(["story", "   ", *model]) == 2
+    assert "故事是空的" in capsys.readouterr().err
+    assert main(["story", "Once", *model, "--seed", "3"]) == 0
+    status = capsys.readouterr().err
+    assert "结束：" in status and "种子 3" in status and "finish:" not in status

@@ -209,7 +209,7 @@ def test_span_line_follows_the_live_span():
 def test_autosave_waits_for_the_end_of_a_generation():
     with gr.Blocks():
         boxes = [gr.Textbox(), gr.Textbox()]
-        area = output.output_area("story", "Generate", ("story", "memory"), boxes, "story")
+        area = output.output_area("story", "button.generate", ("story", "memory"), boxes, "story")
     save, fields = desk._save_to_browser(area), ["Once upon a time", "Pip"]
     for status in ("Starting…", "Section 2/3 · Writing… 40 characters so far"):
         assert output.streaming(status)
@@ -449,7 +449,7 @@ def test_ui_refuses_oversized_text_before_running_and_keeps_it(backend):
     names = ("story", "memory", "style")
     with gr.Blocks():
         boxes = [gr.Textbox(label=name) for name in names]
-        area = output.output_area("story", "Generate", names, boxes, "story")
+        area = output.output_area("story", "button.generate", names, boxes, "story")
     calls = []
 
     def runner(mode, fields, base, s):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 import pytest
 
-from nlg_assistant import document
+from nlg_assistant import document, locales
 from nlg_assistant.backend import Alternative
 from nlg_assistant.config import SETTING_NAMES, GenerationSettings
 from nlg_assistant.exports import ExportFolder
@@ -21,7 +21,7 @@ from nlg_assistant.ui.alternatives import (
 )
 from nlg_assistant.ui.counters import counts_line
 from nlg_assistant.ui.serving import Serving
-from nlg_assistant.ui.shortcuts import HELP, SHORTCUTS_JS
+from nlg_assistant.ui.shortcuts import SHORTCUTS_JS
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_branching_cuts_and_inserts_and_ignores_stale_picks():
 def test_a_branch_and_the_generation_it_resumes_are_undone_in_one_step(backend):
     with gr.Blocks():
         boxes = [gr.Textbox(), gr.Textbox(), gr.Textbox()]
-        area = output.output_area("story", "Generate", ("story", "memory", "style"), boxes, "story")
+        area = output.output_area("story", "button.generate", ("story", "memory", "style"), boxes, "story")
     before = {"story": "The fox ran home.", "memory": "Pip", "style": ""}
     history = document.record(None, {"story": "The fox", "memory": "Pip", "style": ""})
     branch = {"head": "The fox ", "tokens": [" ran", "jumped"]}
@@ -99,5 +99,6 @@ def test_counts_line_counts_the_whole_document_and_the_prompt(backend):
 def test_the_shortcuts_click_the_buttons_named_in_the_help():
     for part in ("generate", "continue", "stop", "undo", "redo"):
         assert f'"{part}"' in SHORTCUTS_JS or f'? "{part}"' in SHORTCUTS_JS or part in SHORTCUTS_JS
+    helps = [locales.message(language, "shortcuts.help") for language in locales.LANGUAGES]
     for key in ("Ctrl+Enter", "Ctrl+Shift+Enter", "Esc", "Ctrl+Z", "Ctrl+Y"):
-        assert key in HELP
+        assert all(key in help_line for help_line in helps)

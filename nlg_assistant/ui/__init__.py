@@ -18,6 +18,7 @@ from ..backend import Backend, BackendInfo, max_new_tokens_limit
 from ..config import AppConfig
 from ..exports import ExportFolder
 from ..limits import request_body_limit
+from ..locales import message
 from ..mcp_login import McpLogin
 from ..refusals import install_refusal_filter
 from ..request_check import Endpoint, RequestCheck
@@ -26,6 +27,7 @@ from .api import register_api
 from .article_tab import article_tab
 from .desk import DESK_CSS, restore_on_load
 from .fewshot_tab import fewshot_tab
+from .i18n import app_css, app_i18n, fixed, language_js, language_switch
 from .output import APP_TITLE
 from .serving import Serving, concurrency_limit
 from .settings import settings_panel
@@ -42,14 +44,19 @@ CSS = """
 
 
 def _header(info: BackendInfo) -> None:
-    """App name, model and device."""
-    kind = "chat model" if info.chat else "base model"
-    gr.Markdown(
-        f"# ✍️ {APP_TITLE}\n"
-        f"Model **{info.model_name}** ({kind}) on **{info.device}** · context window "
-        f"{info.context_window:,} tokens",
-        elem_id="app-header",
-    )
+    """App name, model and device, and the language switch."""
+
+    def header(language: str) -> str:
+        kind = message(language, "header.chat_model" if info.chat else "header.base_model")
+        model = message(
+            language, "header.model", model=info.model_name, kind=kind, device=info.device,
+            window=f"{info.context_window:,}",
+        )  # fmt: skip
+        return f"# ✍️ {APP_TITLE}\n{model}"
+
+    with gr.Row(equal_height=True):
+        gr.Markdown(fixed(header, "header"), elem_id="app-header")
+        language_switch()
 
 
 CACHE_SWEEP = (300, 900)  # every 5 minutes, delete gradio's cached files older than 15 minutes
@@ -65,7 +72,7 @@ def build_ui(backend: Backend, config: AppConfig, exports: ExportFolder | None =
     field by `config.max_input_chars`. Exports go to `exports` (a fresh folder when None).
     """
     limit = max_new_tokens_limit(backend.info.context_window, config.max_new_tokens_cap)
-    serving = Serving(limit, config.max_input_chars, exports or ExportFolder())
+    serving = Serving(limit, config.max_input_chars, exports or ExportFolder(), config.lang)
     with gr.Blocks(title=APP_TITLE, analytics_enabled=False, delete_cache=CACHE_SWEEP) as demo:
         _header(backend.info)
         shortcuts_help()
@@ -160,8 +167,9 @@ def launch(demo: gr.Blocks, config: AppConfig, block: bool = True) -> str:
         show_error=False,  # clients see only our own messages (gr.Error), never raw exception text
         prevent_thread_lock=True,
         theme=gr.themes.Soft(primary_hue="indigo", neutral_hue="slate"),
-        css=CSS + DESK_CSS,
-        js=SHORTCUTS_JS,
+        css=CSS + DESK_CSS + app_css(demo),
+        js=f"() => {{ ({SHORTCUTS_JS})(); ({language_js()})(); }}",
+        i18n=app_i18n(demo),
         footer_links=["api", "gradio"],
         quiet=not config.share,  # gradio's own hint names launch(share=True), not our --share flag
     )

@@ -17,8 +17,10 @@ import gradio as gr
 
 from .. import document as doc
 from ..backend import Alternative, Backend
+from ..locales import translate
 from ..tasks.alternatives import MAX_K, TabContext, alternatives_at, cut_position
 from ..tasks.fewshot import examples_from_rows, examples_from_spec
+from .i18n import phrase, say
 from .output import USER_ERRORS, OutputArea, error_message, log_failure
 from .serving import Serving
 
@@ -49,8 +51,8 @@ def _show(backend: Backend, tab: str, context_of: ContextOf):
         labels = [choice_label(rank, a) for rank, a in enumerate(found, 1)]
         branch = {"head": text[:cut], "tokens": [a.text for a in found]}
         total = sum(a.probability for a in found)
-        where = "the end" if cut == len(text) else f"character {cut}"
-        status = f"Top {len(found)} next tokens at {where} (together {total:.1%}). Pick one to branch."
+        where = say("alt.at_end") if cut == len(text) else say("alt.at_char", position=cut)
+        status = say("alt.status", count=len(found), where=where, total=f"{total:.1%}")
         return gr.Radio(choices=labels, value=None), branch, status
 
     return show
@@ -90,17 +92,17 @@ def alternatives_panel(
     ``<tab>-alt-status``. Branching clicks ``#<tab>-continue`` in the page.
     """
     tab, document_box = area.tab, area.document
-    with gr.Accordion("Alternatives: the model's next words at a point", open=False, elem_id=f"{tab}-alt"):
+    with gr.Accordion(phrase("alt.title"), open=False, elem_id=f"{tab}-alt"):
         with gr.Row():
             position = gr.Number(
                 -1,
-                label="Position (select text in the document; -1 = the end)",
+                label=phrase("alt.position"),
                 precision=0,
                 elem_id=f"{tab}-alt-position",
             )
-            k = gr.Slider(1, MAX_K, DEFAULT_K, step=1, label="How many", elem_id=f"{tab}-alt-k")
-            show = gr.Button("Show alternatives", size="sm", elem_id=f"{tab}-alt-show")
-        choices = gr.Radio([], label="Next token — probability", type="index", elem_id=f"{tab}-alt-choices")
+            k = gr.Slider(1, MAX_K, DEFAULT_K, step=1, label=phrase("alt.k"), elem_id=f"{tab}-alt-k")
+            show = gr.Button(phrase("alt.show"), size="sm", elem_id=f"{tab}-alt-show")
+        choices = gr.Radio([], label=phrase("alt.choices"), type="index", elem_id=f"{tab}-alt-choices")
         status = gr.Markdown(elem_id=f"{tab}-alt-status")
     branch = gr.State(None)
     private = {"api_visibility": "private"}
@@ -171,7 +173,7 @@ def alternatives_api(backend: Backend, serving: Serving) -> Callable[..., list[l
             found = alternatives_at(backend, tab, text, position, k, context)
         except USER_ERRORS as error:  # a message for the caller, not a traceback in the server log
             log_failure(error)
-            raise gr.Error(str(error), print_exception=False) from None
+            raise gr.Error(translate(serving.lang, str(error)), print_exception=False) from None
         return [[a.text, a.probability] for a in found]
 
     return alternatives

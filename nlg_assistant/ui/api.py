@@ -26,6 +26,7 @@ import gradio as gr
 from ..backend import Backend
 from ..config import SETTING_NAMES, SETTINGS
 from ..limits import LimitError
+from ..locales import translate
 from ..tasks import TASKS, Field, Task, checked_inputs
 from ..tasks.progress import with_drafts
 from .alternatives import alternatives_api
@@ -74,9 +75,11 @@ def endpoint(task: Task, backend: Backend, serving: Serving) -> Callable[..., It
         try:
             fields = checked_inputs(task, given, serving.max_input_chars)
         except LimitError as error:
-            raise refused(error) from None
+            raise refused(error, serving.lang) from None
         settings = [given[name] for name in SETTING_NAMES]
-        yield from _api_stream(lambda s: task.run(backend, s, **fields), settings, serving.limit)
+        yield from _api_stream(
+            lambda s: task.run(backend, s, **fields), settings, serving.limit, serving.lang
+        )
 
     run.__name__ = run.__qualname__ = task.name
     run.__doc__ = _docstring(task)
@@ -96,18 +99,19 @@ def _docstring(task: Task) -> str:
 
 
 def _api_stream(
-    run: Callable[..., Iterator[Any]], setting_values: Sequence[Any], limit: int
+    run: Callable[..., Iterator[Any]], setting_values: Sequence[Any], limit: int, lang: str = "en"
 ) -> Iterator[tuple[str, str]]:
     """Yield (text so far, status) for an API call; other drafts are appended to the final text.
 
-    Bad input and generation failures become `gr.Error`, which `gradio_client` raises as `AppError`.
+    Status lines and errors are in `lang` (--lang). Bad input and generation failures become
+    `gr.Error`, which `gradio_client` raises as `AppError`.
     """
     try:
         for progress in run(settings_from_values(setting_values, limit)):
-            yield with_drafts(progress), progress.status
+            yield with_drafts(progress), translate(lang, progress.status)
     except USER_ERRORS as error:  # a message for the caller, not a traceback in the server log
         log_failure(error)
-        raise gr.Error(str(error), print_exception=False) from None
+        raise gr.Error(translate(lang, str(error)), print_exception=False) from None
 
 
 def register_api(backend: Backend, serving: Serving) -> None:

@@ -15,6 +15,7 @@ from ..tasks.article import article_steps, continue_article_steps, outline_steps
 from .alternatives import alternatives_panel, article_context
 from .counters import counters
 from .desk import file_row, wire_desk
+from .i18n import headers, phrase
 from .output import OutputArea, base_model_hint, error_message, output_area, wire_area, wire_stop
 from .serving import GENERATION_EVENTS, Serving
 from .settings import settings_from_values, settings_validator, slider
@@ -30,39 +31,37 @@ ARTICLE_EXAMPLES = [
 def _article_inputs(backend: Backend) -> tuple[gr.Textbox, list, gr.Textbox, gr.Button]:
     """The article tab's fields: topic, [keywords, audience, tone, length], outline and its button."""
     topic = gr.Textbox(
-        label="Topic", placeholder="What should the article be about?", elem_id="article-topic"
+        label=phrase("article.topic"),
+        placeholder=phrase("article.topic_placeholder"),
+        elem_id="article-topic",
     )
-    ratio = tokens_per_word(backend)
-    length_info = (
-        f"Sets each section's length: words ÷ sections, at about {ratio:.1f} tokens per word for this "
-        "model (Max new tokens applies to the outline and Continue)."
-    )
+    length_info = phrase("article.length_info", ratio=f"{tokens_per_word(backend):.1f}")
     with gr.Row():
         brief = [
-            gr.Textbox(label="Keywords", placeholder="comma-separated"),
-            gr.Textbox(label="Audience", placeholder="e.g. beginners"),
-            gr.Textbox(label="Tone", placeholder="e.g. friendly"),
+            gr.Textbox(label=phrase("article.keywords"), placeholder=phrase("article.keywords_placeholder")),
+            gr.Textbox(label=phrase("article.audience"), placeholder=phrase("article.audience_placeholder")),
+            gr.Textbox(label=phrase("article.tone"), placeholder=phrase("article.tone_placeholder")),
             slider(
                 50,
                 3000,
                 600,
                 step=50,
-                label="Target length (words)",
+                label=phrase("article.length"),
                 info=length_info,
                 elem_id="article-length",
             ),
         ]
     with gr.Row():
         outline = gr.Textbox(
-            label="Outline (editable: one section heading per line)",
+            label=phrase("article.outline"),
             lines=4,
             scale=5,
-            placeholder="Click “Draft outline” to plan the sections from the topic, or write your own.",
+            placeholder=phrase("article.outline_placeholder"),
             elem_id="article-outline",
         )
         with gr.Column(scale=1, min_width=170):
-            outline_button = gr.Button("Draft outline", elem_id="article-outline-button")
-            gr.Markdown("Step 1: draft or write the outline.\nStep 2: **Write article**.", line_breaks=True)
+            outline_button = gr.Button(phrase("article.outline_button"), elem_id="article-outline-button")
+            gr.Markdown(phrase("article.steps"), line_breaks=True)
     return topic, brief, outline, outline_button
 
 
@@ -88,22 +87,30 @@ def _outline_handler(area: OutputArea, backend: Backend, serving: Serving) -> Ca
 
 def article_tab(backend: Backend, settings: list, serving: Serving) -> tuple[OutputArea, dict]:
     """Topic to article: fields, an editable outline beside the article, written section by section."""
-    with gr.Tab("Topic → Article", id="article"):
+    with gr.Tab(phrase("tab.article"), id="article"):
         base_model_hint(backend.info, "article")
         topic, brief, outline, outline_button = _article_inputs(backend)
         article = gr.Textbox(
-            label="Article (editable Markdown)",
+            label=phrase("article.article"),
             lines=12,
             max_lines=40,
             buttons=["copy"],
             elem_id="article-document",
         )
         fields = [article, topic, outline, *brief]
-        area = output_area("article", "Write article", NAMES, fields, "article")
+        area = output_area("article", "article.write", NAMES, fields, "article")
         parts = file_row("article")
         counters(backend, area, [topic, brief[2]], article_context, settings)
         alternatives_panel(backend, area, [topic, brief[2]], article_context)
-        gr.Examples(ARTICLE_EXAMPLES, [topic, *brief], elem_id="article-examples", api_visibility="private")
+        examples = gr.Examples(
+            ARTICLE_EXAMPLES,
+            [topic, *brief],
+            elem_id="article-examples",
+            label=phrase("examples"),
+            api_visibility="private",
+        )
+        columns = ("article.topic", "article.keywords", "article.audience", "article.tone", "article.length")
+        examples.dataset.headers = headers("article-examples", columns)
 
     def runner(mode: str, fields: dict, base: str, s: GenerationSettings) -> Iterator[Progress]:
         if mode == "continue":

@@ -19,23 +19,30 @@ import gradio as gr
 from ..backend import Backend
 from ..config import SETTING_NAMES, GenerationSettings
 from ..document import char_count, word_count
+from ..locales import message, translate
 from ..tasks.alternatives import TabContext, continue_prompt, prompt_tokens
 from .alternatives import ContextOf
+from .i18n import fixed, language
 from .output import USER_ERRORS, OutputArea, streaming
 
 
-def counts_line(backend: Backend, tab: str, text: str, context: TabContext, max_new_tokens: Any) -> str:
-    """'12 words · 60 characters · 15 tokens — prompt 40 + 200 to write, window 2,048 tokens'."""
+def counts_line(
+    backend: Backend, tab: str, text: str, context: TabContext, max_new_tokens: Any, lang: str = "en"
+) -> str:
+    """'12 words · 60 characters · 15 tokens — prompt 40 + 200 to write, window 2,048 tokens' in `lang`."""
     text = text or ""
     tokens = backend.count_tokens(text)
-    counts = f"{word_count(text):,} words · {char_count(text):,} characters · {tokens:,} tokens"
+    words, chars = f"{word_count(text):,}", f"{char_count(text):,}"
+    counts = message(lang, "counts.line", words=words, chars=chars, tokens=f"{tokens:,}")
     window = backend.info.context_window
     try:
         settings = GenerationSettings(max_new_tokens=max(1, int(max_new_tokens)))
         used = prompt_tokens(backend, continue_prompt(backend, tab, text, context, settings))
     except (*USER_ERRORS, TypeError, ValueError) as error:  # e.g. nothing to continue yet
-        return f"{counts} — prompt: {str(error).rstrip('.')}"
-    return f"{counts} — prompt {used:,} + {settings.max_new_tokens:,} to write, window {window:,} tokens"
+        problem = translate(lang, str(error)).rstrip(".。")
+        return message(lang, "counts.no_prompt", counts=counts, problem=problem)
+    new, window_text = f"{settings.max_new_tokens:,}", f"{window:,}"
+    return message(lang, "counts.prompt", counts=counts, used=f"{used:,}", new=new, window=window_text)
 
 
 def counters(
@@ -48,15 +55,14 @@ def counters(
     """The counts line for `area`'s tab (element id ``<tab>-counts``), kept up to date as anything changes."""
     tab = area.tab
     max_new_tokens = settings[SETTING_NAMES.index("max_new_tokens")]
-    first = counts_line(
-        backend, tab, "", context_of(*[""] * len(context_boxes)), GenerationSettings().max_new_tokens
-    )
+    empty, tokens = context_of(*[""] * len(context_boxes)), GenerationSettings().max_new_tokens
+    first = fixed(lambda lang: counts_line(backend, tab, "", empty, tokens, lang), "counts")
     line = gr.Markdown(first, elem_id=f"{tab}-counts", elem_classes="counts-line")
 
     def update(text: str, tokens: Any, status: str, *context_values: Any) -> str:
         if streaming(status):
             return gr.skip()
-        return counts_line(backend, tab, text, context_of(*context_values), tokens)
+        return counts_line(backend, tab, text, context_of(*context_values), tokens, language())
 
     inputs = [area.document, max_new_tokens, area.status, *context_boxes]
     gr.on(

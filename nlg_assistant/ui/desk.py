@@ -17,6 +17,8 @@ import gradio as gr
 
 from .. import document as doc
 from ..limits import LimitError
+from ..locales import LANGUAGES, message
+from .i18n import language, phrase, say
 from .output import OutputArea, span_line, streaming
 from .serving import Serving, refused
 
@@ -25,7 +27,6 @@ UPLOAD_LIMIT_BYTES = 1_000_000  # a novel's worth of text; anything larger is no
 # one per start would make yesterday's saved work unreadable). It guards nothing secret: the
 # values are the user's own text, in the user's own browser.
 STORAGE_SECRET = "nlg-assistant-desk-v1"
-SAVED = "✓ Saved in this browser"
 DESK_CSS = """
 #story-cards, #article-cards, #fewshot-cards { gap: 0.5em; }
 .saved-line { font-size: 0.8em; opacity: 0.75; }
@@ -40,9 +41,11 @@ RESTORE_SETTINGS_JS = f"""(...now) => {{
 SAVE_SETTINGS_JS = f"""(...values) => {{
   localStorage.setItem("{SETTINGS_KEY}", JSON.stringify(values));
 }}"""
+_QUESTIONS = json.dumps({lang: message(lang, "desk.confirm_new") for lang in LANGUAGES})
+# The question is asked in the page's language (gradio sets <html lang> to it).
 CONFIRM_NEW = (
-    "(...values) => confirm('Start a new document? This clears the text and notes of this tab "
-    "(Undo brings them back).') ? [true, ...values.slice(1)] : [false, ...values.slice(1)]"
+    f"(...values) => confirm(({_QUESTIONS})[(document.documentElement.lang || 'en').slice(0, 2)] "
+    f"|| ({_QUESTIONS}).en) ? [true, ...values.slice(1)] : [false, ...values.slice(1)]"
 )
 
 
@@ -50,10 +53,12 @@ def file_row(tab: str) -> dict[str, Any]:
     """The row under the document: New, Save, Open, the saved file and the autosave indicator."""
     with gr.Row(elem_classes="action-row"):
         parts = {
-            "new": gr.Button("New document", size="sm", scale=0, min_width=120, elem_id=f"{tab}-new"),
-            "save": gr.Button("Save (.md)", size="sm", scale=0, min_width=100, elem_id=f"{tab}-save"),
+            "new": gr.Button(phrase("button.new"), size="sm", scale=0, min_width=120, elem_id=f"{tab}-new"),
+            "save": gr.Button(
+                phrase("button.save"), size="sm", scale=0, min_width=100, elem_id=f"{tab}-save"
+            ),
             "open": gr.UploadButton(
-                "Open (.md/.txt)",
+                phrase("button.open"),
                 file_types=[".md", ".txt"],
                 type="binary",
                 size="sm",
@@ -63,7 +68,7 @@ def file_row(tab: str) -> dict[str, Any]:
             ),
         }
         parts["saved"] = gr.Markdown("", elem_classes="saved-line", elem_id=f"{tab}-saved")
-    parts["file"] = gr.File(label="Saved file", visible=False, height=60, elem_id=f"{tab}-file")
+    parts["file"] = gr.File(label=phrase("desk.saved_file"), visible=False, height=60, elem_id=f"{tab}-file")
     parts["confirm"] = gr.Checkbox(False, visible=False)
     # Rendered outside the tabs by `restore_on_load`: a hidden tab's components mount only when
     # it is opened, and the page load must read every tab's saved work.
@@ -95,17 +100,18 @@ def _field_updates(area: OutputArea, snapshot: dict, current: dict) -> list:
 
 
 def _step_handler(area: OutputArea, step: Callable, word: str) -> Callable[..., list]:
-    """Undo (`step` = document.undo) or Redo (document.redo) over every field of the tab."""
+    """Undo (`step` = document.undo, `word` "undo") or Redo (document.redo, "redo") over the tab's fields."""
 
     def handler(*values: Any) -> list:
         fields, (history,) = _split(area, values)
         snapshot, history = step(history, fields)
         if snapshot is None:
-            gr.Warning(f"Nothing to {word.lower()}.")
+            nothing = say(f"status.nothing_to_{word}")
+            gr.Warning(nothing)
             same = [*_field_updates(area, {}, fields), gr.skip(), gr.skip()]
-            return [*same, f"Nothing to {word.lower()}.", gr.skip()]
+            return [*same, nothing, gr.skip()]
         undos, redos = doc.counts(history)
-        status = f"{word}: {undos} step(s) to undo, {redos} to redo."
+        status = say(f"status.{word}", undos=undos, redos=redos)
         return [*_field_updates(area, snapshot, fields), history, None, status, ""]
 
     return handler
@@ -135,10 +141,11 @@ def _open_handler(area: OutputArea) -> Callable[..., list]:
             text = doc.decode_upload(data, UPLOAD_LIMIT_BYTES)
             opened = doc.from_markdown(text, area.names, area.main)
         except doc.DocumentError as error:
-            gr.Warning(f"Could not open the file: {error}")
-            return [*keep, f"⚠ Could not open the file: {error}", gr.skip()]
+            problem = say("status.open_failed", error=error)
+            gr.Warning(problem)
+            return [*keep, f"⚠ {problem}", gr.skip()]
         opened = {name: _coerce(value, fields.get(name)) for name, value in opened.items()}
-        status = f"Opened a file ({doc.word_count(str(opened.get(area.main, '')))} words). Undo goes back."
+        status = say("status.opened", words=doc.word_count(str(opened.get(area.main, ""))))
         return [*_field_updates(area, opened, fields), doc.record(history, fields), None, status, ""]
 
     return open_file
@@ -151,7 +158,7 @@ def _save_handler(area: OutputArea, serving: Serving) -> Callable[..., gr.File]:
         try:  # written to the app's one export folder, which deletes old files as it goes
             return gr.File(value=serving.export(area.tab, markdown), visible=True)
         except LimitError as error:
-            raise refused(error) from None
+            raise refused(error, language()) from None
 
     return save
 
@@ -161,7 +168,7 @@ def _new_handler(area: OutputArea, blank: dict) -> Callable[..., list]:
         fields, (history,) = _split(area, values)
         if not confirmed:
             return [*_field_updates(area, {}, fields), *[gr.skip()] * 4]
-        status = "New document. Undo brings the old one back."
+        status = say("status.new_document")
         return [*_field_updates(area, blank, fields), doc.record(history, fields), None, status, ""]
 
     return new
@@ -172,8 +179,8 @@ def wire_desk(area: OutputArea, parts: dict, blank: dict, serving: Serving) -> N
     private = {"api_visibility": "private", "queue": False}
     state_inputs = [*area.fields, area.history]
     outputs = [*area.fields, area.history, area.span, area.status, area.span_info]
-    area.buttons["undo"].click(_step_handler(area, doc.undo, "Undo"), state_inputs, outputs, **private)
-    area.buttons["redo"].click(_step_handler(area, doc.redo, "Redo"), state_inputs, outputs, **private)
+    area.buttons["undo"].click(_step_handler(area, doc.undo, "undo"), state_inputs, outputs, **private)
+    area.buttons["redo"].click(_step_handler(area, doc.redo, "redo"), state_inputs, outputs, **private)
     parts["open"].upload(_open_handler(area), [parts["open"], *state_inputs], outputs, **private)
     parts["save"].click(_save_handler(area, serving), area.fields, parts["file"], **private)
     new_inputs = [parts["confirm"], *state_inputs]
@@ -204,7 +211,7 @@ def _save_to_browser(area: OutputArea, typed: bool = False) -> Callable[..., tup
         if streaming(status) != typed:
             return gr.skip(), gr.skip()
         words = doc.word_count(str(fields.get(area.main) or ""))
-        return {"fields": fields, "history": history, "span": span}, f"{SAVED} · {words} words"
+        return {"fields": fields, "history": history, "span": span}, say("desk.saved_words", words=words)
 
     return save
 
@@ -220,7 +227,7 @@ def restore_handler(area: OutputArea) -> Callable[[Any], list]:
         text = str(fields.get(area.main) or "")
         span = doc.live_span(text, saved.get("span"))
         history = saved.get("history") or doc.new_history()
-        return [*_field_updates(area, fields, now), history, span, span_line(text, span), SAVED]
+        return [*_field_updates(area, fields, now), history, span, span_line(text, span), say("desk.saved")]
 
     return restore
 

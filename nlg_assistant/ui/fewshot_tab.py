@@ -14,6 +14,7 @@ from ..tasks.fewshot import DEFAULT_PRESET, examples_from_rows, fewshot_steps, f
 from .alternatives import alternatives_panel, fewshot_context
 from .counters import counters
 from .desk import file_row, wire_desk
+from .i18n import headers, phrase
 from .output import OutputArea, base_model_hint, output_area, wire_area, wire_stop
 from .serving import Serving
 
@@ -39,16 +40,16 @@ def _fewshot_inputs() -> tuple[gr.Dropdown, gr.Textbox, gr.Dataframe, gr.Textbox
     instruction_text, rows = preset_rows(DEFAULT_PRESET)
     with gr.Row():
         preset = gr.Dropdown(
-            list(PRESETS),
+            [(phrase(f"preset.{name}"), name) for name in PRESETS],
             value=DEFAULT_PRESET,
-            label="Preset",
+            label=phrase("fewshot.preset"),
             scale=1,
-            info="Fills the instruction and examples.",
+            info=phrase("fewshot.preset_info"),
         )
-        instruction = gr.Textbox(instruction_text, label="Instruction", lines=2, scale=3)
+        instruction = gr.Textbox(instruction_text, label=phrase("fewshot.instruction"), lines=2, scale=3)
     table = gr.Dataframe(
         rows,
-        headers=["Example input", "Example output"],
+        headers=headers("fewshot-table", ("fewshot.example_input", "fewshot.example_output"), "span"),
         datatype=["str", "str"],
         type="array",
         row_count=MAX_EXAMPLES,
@@ -57,22 +58,22 @@ def _fewshot_inputs() -> tuple[gr.Dropdown, gr.Textbox, gr.Dataframe, gr.Textbox
         column_widths=["50%", "50%"],
         interactive=True,
         max_height=360,
-        label=f"Examples (up to {MAX_EXAMPLES}; empty rows are ignored)",
+        label=phrase("fewshot.examples", count=MAX_EXAMPLES),
         elem_id="fewshot-table",
     )
     with gr.Row():
         new_input = gr.Textbox(
-            label="New input",
+            label=phrase("fewshot.new_input"),
             lines=3,
             scale=4,
-            placeholder="The text to apply the pattern to",
+            placeholder=phrase("fewshot.new_input_placeholder"),
             elem_id="fewshot-input",
         )
         one_line = gr.Checkbox(
             PRESETS[DEFAULT_PRESET].one_line,
-            label="Stop at end of line",
+            label=phrase("fewshot.one_line"),
             scale=1,
-            info="For one-line outputs such as headlines.",
+            info=phrase("fewshot.one_line_info"),
             elem_id="fewshot-one-line",
         )
     return preset, instruction, table, new_input, one_line
@@ -80,25 +81,30 @@ def _fewshot_inputs() -> tuple[gr.Dropdown, gr.Textbox, gr.Dataframe, gr.Textbox
 
 def fewshot_tab(backend: Backend, settings: list, serving: Serving) -> tuple[OutputArea, dict]:
     """Few-shot style: a preset or up to 8 example pairs, an instruction, the input; output = document."""
-    with gr.Tab("Few-shot style", id="fewshot"):
+    with gr.Tab(phrase("tab.fewshot"), id="fewshot"):
         base_model_hint(backend.info, "fewshot")
         preset, instruction, table, new_input, one_line = _fewshot_inputs()
         output = gr.Textbox(
-            label="Output (the document: editable)",
+            label=phrase("fewshot.output"),
             lines=8,
             max_lines=30,
             buttons=["copy"],
             elem_id="fewshot-document",
         )
         fields = [output, instruction, table, new_input, one_line]
-        area = output_area("fewshot", "Generate", NAMES, fields, "output")
+        area = output_area("fewshot", "button.generate", NAMES, fields, "output")
         parts = file_row("fewshot")
         context = [table, instruction, new_input]
         counters(backend, area, context, fewshot_context, settings)
         alternatives_panel(backend, area, context, fewshot_context)
-        gr.Examples(
-            FEWSHOT_EXAMPLES, [preset, new_input], elem_id="fewshot-examples", api_visibility="private"
+        examples = gr.Examples(
+            FEWSHOT_EXAMPLES,
+            [preset, new_input],
+            elem_id="fewshot-examples",
+            label=phrase("examples"),
+            api_visibility="private",
         )
+        examples.dataset.headers = headers("fewshot-examples", ("fewshot.preset", "fewshot.new_input"))
     preset.change(fill_preset, preset, [instruction, table, one_line], api_visibility="private")
 
     def runner(mode: str, fields: dict, base: str, s: GenerationSettings) -> Iterator[Progress]:

@@ -23,9 +23,11 @@ from .. import document as doc
 from ..backend import BackendInfo, GenerationError, GenerationResult
 from ..config import GenerationSettings, SettingsError
 from ..limits import LimitError
+from ..locales import LANGUAGES, message
 from ..prompts import PromptError
 from ..refusals import log_refusal
 from ..tasks import Progress
+from .i18n import localized, phrase, say
 from .serving import GENERATION_EVENTS, Serving
 from .settings import settings_from_values, settings_validator
 
@@ -53,8 +55,7 @@ def span_line(document: str, span: Any) -> str:
     live = doc.live_span(document or "", span)
     if live is None:
         return ""
-    words = doc.word_count(live["text"])
-    return f"Last generation: {words} words — Regenerate replaces it, Accept keeps it, Reject removes it."
+    return say("status.span", words=doc.word_count(live["text"]))
 
 
 def _drive(
@@ -77,7 +78,7 @@ def _drive(
     before = base
     text, skip, no_cards = before, gr.skip(), [gr.skip()] * (2 * MAX_CARDS)
     recorded = doc.record(history, fields)
-    yield before, "Starting…", "", skip, skip, skip, None, *cards(None)
+    yield before, say("status.starting"), "", skip, skip, skip, None, *cards(None)
     progress, span = None, None
     try:
         for progress in run(settings_from_values(setting_values, limit)):
@@ -85,7 +86,7 @@ def _drive(
             span = doc.span_of(text, _start(before, text))
             once = (recorded, span, request) if first else (skip, span, skip)
             streaming = _streaming_cards(text, progress.drafts) if progress.drafts else no_cards
-            yield text, progress.status, span_line(text, span), *once, skip, *streaming
+            yield text, localized(progress.status), span_line(text, span), *once, skip, *streaming
     except Exception as error:  # the server keeps serving and the user's text stays, whatever failed
         message = error_message(error)
         if text == before:
@@ -95,7 +96,7 @@ def _drive(
         return
     span = doc.span_of(text, _start(before, text))
     drafts = _drafts(text, span["start"], progress.result if progress else None)
-    status = progress.status if progress else "Done."
+    status = localized(progress.status) if progress else say("status.done")
     yield text, status, span_line(text, span), recorded, span, request, drafts, *cards(drafts)
 
 
@@ -141,26 +142,33 @@ def error_message(error: Exception) -> str:
     """Show `error` as a warning toast and return it as a status line; unexpected ones are logged."""
     if isinstance(error, USER_ERRORS):
         log_failure(error)
-        message = str(error)
+        text = localized(str(error))
     else:
         LOGGER.exception("unexpected error in a UI handler")
-        message = "Something went wrong on the server (its log has the details). Your text was kept."
-    gr.Warning(message)
-    return f"⚠ {message}"
+        text = say("error.unexpected")
+    gr.Warning(text)
+    return f"⚠ {text}"
+
+
+def _running_marks() -> tuple[str, ...]:
+    """How a running generation's status line reads, in every language ("Writing… ", "Starting…")."""
+    writing = [message(language, "task.writing").split("{")[0] for language in LANGUAGES]
+    return (*writing, *(message(language, "status.starting") for language in LANGUAGES))
 
 
 def streaming(status: str | None) -> bool:
-    """Whether the status line says a generation is under way (started, writing)."""
-    return "Writing…" in (status or "") or "Starting…" in (status or "")
+    """Whether the status line says a generation is under way (started, writing), in any language."""
+    return any(mark in (status or "") for mark in _running_marks())
 
 
 def _stopped_status(status: str) -> str:
     """The status line after Stop: a running generation is marked stopped; anything else stays."""
     status = status or ""
-    if not streaming(status):
+    marks = [mark for mark in _running_marks() if mark in status]
+    if not marks:
         return status
-    label = status.split("Writing…")[0].split("Starting…")[0]
-    return f"{label}finish: stopped (you pressed Stop)"
+    label = status.split(marks[0])[0]
+    return f"{label}{say('status.stopped')}"
 
 
 @dataclass
@@ -197,34 +205,46 @@ def _pairs(columns: list, boxes: list) -> list:
     return [part for pair in zip(columns, boxes, strict=True) for part in pair]
 
 
-def action_buttons(tab: str, generate_label: str) -> dict[str, gr.Button]:
+def action_buttons(tab: str, generate_key: str) -> dict[str, gr.Button]:
     """The generation row (Generate, Continue, Regenerate, Stop) and the document row under it."""
     buttons = {}
     with gr.Row(elem_classes="action-row"):
-        buttons["generate"] = gr.Button(generate_label, variant="primary", scale=2, elem_id=f"{tab}-generate")
+        buttons["generate"] = gr.Button(
+            phrase(generate_key), variant="primary", scale=2, elem_id=f"{tab}-generate"
+        )
         for name in ("continue", "regenerate"):
-            buttons[name] = gr.Button(name.title(), scale=1, elem_id=f"{tab}-{name}")
-        buttons["stop"] = gr.Button("Stop", variant="stop", scale=1, elem_id=f"{tab}-stop")
+            buttons[name] = gr.Button(phrase(f"button.{name}"), scale=1, elem_id=f"{tab}-{name}")
+        buttons["stop"] = gr.Button(phrase("button.stop"), variant="stop", scale=1, elem_id=f"{tab}-stop")
     with gr.Row(elem_classes="action-row"):
         for name in ("undo", "redo", "accept", "reject"):
-            buttons[name] = gr.Button(name.title(), size="sm", scale=1, min_width=60, elem_id=f"{tab}-{name}")
+            buttons[name] = gr.Button(
+                phrase(f"button.{name}"), size="sm", scale=1, min_width=60, elem_id=f"{tab}-{name}"
+            )
     return buttons
 
 
-def output_area(tab: str, generate_label: str, names: Sequence[str], fields: list, main: str) -> OutputArea:
+def output_area(tab: str, generate_key: str, names: Sequence[str], fields: list, main: str) -> OutputArea:
     """Build the buttons, status, span line and draft cards of a tab around its `fields`.
+
+    The Generate button reads the string `generate_key` (a key of `locales`).
 
     Element ids are ``<tab>-<part>`` (e.g. ``story-undo``) so browser tests and CSS can find them.
     """
-    buttons = action_buttons(tab, generate_label)
-    status = gr.Markdown("Ready.", elem_classes="status-line", elem_id=f"{tab}-status", line_breaks=True)
+    buttons = action_buttons(tab, generate_key)
+    status = gr.Markdown(
+        phrase("status.ready"), elem_classes="status-line", elem_id=f"{tab}-status", line_breaks=True
+    )
     span_info = gr.Markdown("", elem_id=f"{tab}-span")
     columns, boxes, picks = [], [], []
     with gr.Row(elem_id=f"{tab}-cards"):
         for index in range(MAX_CARDS):
             with gr.Column(visible=False, min_width=160) as column:
-                boxes.append(gr.Textbox(label=f"Draft {index + 1}", lines=6, interactive=False))
-                picks.append(gr.Button("Use this one", size="sm", elem_id=f"{tab}-use-{index + 1}"))
+                boxes.append(
+                    gr.Textbox(label=phrase("desk.draft", number=index + 1), lines=6, interactive=False)
+                )
+                picks.append(
+                    gr.Button(phrase("button.use_draft"), size="sm", elem_id=f"{tab}-use-{index + 1}")
+                )
             columns.append(column)
     states = gr.State(doc.new_history()), gr.State(None), gr.State(None), gr.State(None)
     parts = (status, span_info, buttons, columns, boxes, picks)
@@ -241,9 +261,9 @@ def _run_handler(area: OutputArea, mode: str, runner: Runner, limit: int) -> Cal
         if mode == "regenerate":
             live = doc.live_span(fields[area.main] or "", span)
             if last is None or live is None:
-                message = "Nothing to regenerate: the last generation was accepted or edited (or none yet)."
-                gr.Warning(message)
-                yield gr.skip(), message, *[gr.skip()] * (len(area.run_outputs()) - 2)
+                warning = say("status.nothing_to_regenerate")
+                gr.Warning(warning)
+                yield gr.skip(), warning, *[gr.skip()] * (len(area.run_outputs()) - 2)
                 return
             base = doc.without_span(fields[area.main], span)
             request, asked = last, {**last.fields, area.main: base}
@@ -303,7 +323,7 @@ def wire_area(area: OutputArea, settings: list, runner: Runner, serving: Serving
 
 def _accept(document: str, span: Any) -> tuple:
     """Keep the generated span as the user's text: it is no longer marked."""
-    return None, "Accepted." if doc.live_span(document or "", span) else ""
+    return None, say("status.accepted") if doc.live_span(document or "", span) else ""
 
 
 def _follow_edit(document: str, span: Any) -> tuple:
@@ -318,7 +338,7 @@ def _reject_handler(area: OutputArea) -> Callable[..., tuple]:
         history, span = values[len(area.names) :]
         text = fields[area.main] or ""
         if doc.live_span(text, span) is None:
-            gr.Warning("Nothing to reject: the last generation was accepted or edited.")
+            gr.Warning(say("status.nothing_to_reject"))
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         return doc.without_span(text, span), doc.record(history, fields), None, ""
 
@@ -352,9 +372,4 @@ def base_model_hint(info: BackendInfo, tab: str) -> None:
     """On a base model, say where the article and few-shot tabs work better (instruct models)."""
     if info.chat:
         return
-    gr.Markdown(
-        f"**Tip:** {info.model_name} is a base model: it continues text rather than following "
-        "instructions, so outlines and rewrites may wander. An instruct model does this well, e.g. "
-        "`python app.py --model Qwen/Qwen2.5-0.5B-Instruct`.",
-        elem_id=f"{tab}-base-hint",
-    )
+    gr.Markdown(phrase("hint.base_model", model=info.model_name), elem_id=f"{tab}-base-hint")

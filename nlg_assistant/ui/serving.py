@@ -18,6 +18,7 @@ import gradio as gr
 from ..config import AppConfig
 from ..exports import ExportFolder
 from ..limits import LimitError, check_text_size
+from ..locales import translate
 from ..refusals import log_refusal
 
 GENERATION_GROUP = "generate"
@@ -39,6 +40,7 @@ class Serving:
     limit: int  # the highest max_new_tokens this server and model allow
     max_input_chars: int  # --max-input-chars, per text field
     exports: ExportFolder  # where Export writes its files (swept as it goes)
+    lang: str = "en"  # --lang: the language of the API's status lines and errors
 
     def check_texts(self, names: Sequence[str], values: Sequence[Any]) -> None:
         """Raise `LimitError` for the first value that is not text or is too long (before any prompt).
@@ -68,7 +70,7 @@ def _as_text(value: Any) -> Any:
     return value
 
 
-def refused(error: LimitError) -> gr.Error:
-    """A refused request: logged (`log_refusal`, rate-limited), and our message for the visitor."""
+def refused(error: LimitError, lang: str = "en") -> gr.Error:
+    """A refused request: logged (`log_refusal`, rate-limited), our message for the visitor in `lang`."""
     log_refusal(str(error))
-    return gr.Error(str(error), print_exception=False)
+    return gr.Error(translate(lang, str(error)), print_exception=False)

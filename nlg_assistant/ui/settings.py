@@ -14,6 +14,8 @@ from typing import Any
 import gradio as gr
 
 from ..config import SETTING_NAMES, SETTINGS, GenerationSettings, Setting, SettingsError
+from ..locales import message
+from .i18n import fixed, localized, phrase, say
 
 
 def unchecked(component: gr.Slider | gr.Number) -> gr.Slider | gr.Number:
@@ -47,16 +49,24 @@ def setting_default(setting: Setting, limit: int) -> int | float:
     return min(setting.default, setting_high(setting, limit))
 
 
+def _setting_help(setting: Setting, limit: int) -> Any:
+    """The row's help under its input; max new tokens also names this model's bound."""
+    key = f"setting.{setting.name}.help"
+    if setting.name != "max_new_tokens":
+        return phrase(key)
+    high = int(setting_high(setting, limit))
+    bound = lambda language: message(language, "settings.max_new_tokens_limit", limit=high)  # noqa: E731
+    return fixed(lambda language: f"{message(language, key)} {bound(language)}", key)
+
+
 def _setting_input(setting: Setting, limit: int) -> gr.Component:
     """A slider (or, for the seed, a whole-number box) with the row's range, label and help."""
     high = setting_high(setting, limit)
-    info = setting.help
-    if setting.name == "max_new_tokens":
-        info += f" At most {int(high)} on this model (its window, less room for the prompt)."
+    info = _setting_help(setting, limit)
     if setting.name == "seed":
         return number(
             setting.default,
-            label=setting.label,
+            label=phrase(f"setting.{setting.name}"),
             info=info,
             precision=0,
             minimum=setting.low,
@@ -69,7 +79,7 @@ def _setting_input(setting: Setting, limit: int) -> gr.Component:
         high,
         value,
         step=setting.step,
-        label=setting.label,
+        label=phrase(f"setting.{setting.name}"),
         info=info,
         elem_id=f"setting-{setting.name}",
     )
@@ -78,27 +88,27 @@ def _setting_input(setting: Setting, limit: int) -> gr.Component:
 def settings_panel(limit: int) -> list[gr.Component]:
     """The shared settings inputs, returned in `SETTING_NAMES` order (the order handlers expect)."""
     inputs = {}
-    with gr.Accordion("Generation settings", open=True, elem_id="settings"):
+    with gr.Accordion(phrase("settings.title"), open=True, elem_id="settings"):
         for setting in SETTINGS:
             if setting.main:
                 inputs[setting.name] = _setting_input(setting, limit)
-        with gr.Accordion("More settings", open=False, elem_id="more-settings"):
+        with gr.Accordion(phrase("settings.more"), open=False, elem_id="more-settings"):
             for setting in SETTINGS:
                 if not setting.main:
                     inputs[setting.name] = _setting_input(setting, limit)
-        reset = gr.Button("Reset to defaults", size="sm")
+        reset = gr.Button(phrase("settings.reset"), size="sm")
     ordered = [inputs[name] for name in SETTING_NAMES]
     defaults = [setting_default(setting, limit) for setting in SETTINGS]
     reset.click(lambda: defaults, None, ordered, queue=False, api_visibility="private")
     for setting in SETTINGS:
         field = inputs[setting.name]
         if isinstance(field, gr.Slider):
-            check = typed_value_check(setting, limit, field.info or "")
+            check = typed_value_check(setting, limit, field.info)
             field.release(check, None, field, queue=False, api_visibility="private")
     return ordered
 
 
-def typed_value_check(setting: Setting, limit: int, info: str) -> Callable[[gr.EventData], Any]:
+def typed_value_check(setting: Setting, limit: int, info: Any) -> Callable[[gr.EventData], Any]:
     """A slider's `release` handler: a typed value out of range is named in the field's help line,
     and the field shows the value that is used (its help returns once a valid value is set).
 
@@ -113,7 +123,7 @@ def typed_value_check(setting: Setting, limit: int, info: str) -> Callable[[gr.E
         if problem is None:
             return gr.Slider(info=info)
         used = setting.check(min(max(float(typed), setting.low), setting_high(setting, limit)))
-        return gr.Slider(value=used, info=f"⚠ {problem}; it is set to {used:g}.")
+        return gr.Slider(value=used, info=say("settings.typed_value", problem=problem, value=f"{used:g}"))
 
     return check
 
@@ -123,10 +133,10 @@ def setting_problem(setting: Setting, value: Any, limit: int) -> str | None:
     try:
         number = setting.check(value)
     except SettingsError as error:
-        return str(error)
+        return localized(str(error))
     high = setting_high(setting, limit)
     if number > high:
-        return f"{setting.name} must be at most {int(high)} on this model (got {value!r})"
+        return say("settings.too_high", name=setting.name, limit=int(high), value=repr(value))
     return None
 
 

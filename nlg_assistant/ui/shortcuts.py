@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-HELP = (
-    "Shortcuts: **Ctrl+Enter** Generate · **Ctrl+Shift+Enter** Continue · **Esc** Stop · "
-    "**Ctrl+Z** / **Ctrl+Y** Undo / Redo (outside text fields)"
-)
+from .i18n import phrase
 
 SHORTCUTS_JS = """
 () => {
@@ -48,4 +45,4 @@ SHORTCUTS_JS = """
 
 def shortcuts_help() -> gr.Markdown:
     """The small line that lists the shortcuts (element id ``shortcuts-help``)."""
-    return gr.Markdown(HELP, elem_id="shortcuts-help", elem_classes="shortcuts-help")
+    return gr.Markdown(phrase("shortcuts.help"), elem_id="shortcuts-help", elem_classes="shortcuts-help")

@@ -13,6 +13,7 @@ from ..tasks.story import story_steps
 from .alternatives import alternatives_panel, story_context
 from .counters import counters
 from .desk import file_row, wire_desk
+from .i18n import headers, phrase
 from .output import OutputArea, output_area, wire_area, wire_stop
 from .serving import Serving
 
@@ -26,31 +27,42 @@ NAMES = ("story", "memory", "style")
 
 def story_tab(backend: Backend, settings: list, serving: Serving) -> tuple[OutputArea, dict]:
     """Story continuation: the story (generation appends to it), memory and style notes."""
-    with gr.Tab("Story continuation", id="story"):
+    with gr.Tab(phrase("tab.story"), id="story"):
         with gr.Row():
             story = gr.Textbox(
-                label="Story (generation continues it here; edit anywhere)",
+                label=phrase("story.story"),
                 lines=10,
                 max_lines=30,
                 scale=3,
-                placeholder="Once upon a time…",
+                placeholder=phrase("story.story_placeholder"),
                 buttons=["copy"],
                 elem_id="story-document",
             )
             with gr.Column(scale=2, min_width=200):
                 memory = gr.Textbox(
-                    label="Memory", lines=3, placeholder="Characters, places, facts", elem_id="story-memory"
+                    label=phrase("story.memory"),
+                    lines=3,
+                    placeholder=phrase("story.memory_placeholder"),
+                    elem_id="story-memory",
                 )
                 style = gr.Textbox(
-                    label="Style notes", lines=2, placeholder="e.g. gentle", elem_id="story-style"
+                    label=phrase("story.style"),
+                    lines=2,
+                    placeholder=phrase("story.style_placeholder"),
+                    elem_id="story-style",
                 )
-        area = output_area("story", "Generate", NAMES, [story, memory, style], "story")
+        area = output_area("story", "button.generate", NAMES, [story, memory, style], "story")
         parts = file_row("story")
         counters(backend, area, [memory, style], story_context, settings)
         alternatives_panel(backend, area, [memory, style], story_context)
-        gr.Examples(
-            STORY_EXAMPLES, [story, memory, style], elem_id="story-examples", api_visibility="private"
+        examples = gr.Examples(
+            STORY_EXAMPLES,
+            [story, memory, style],
+            elem_id="story-examples",
+            label=phrase("examples"),
+            api_visibility="private",
         )
+        examples.dataset.headers = headers("story-examples", ("story.column", "story.memory", "story.style"))
 
     def runner(mode: str, fields: dict, base: str, s: GenerationSettings) -> Iterator[Progress]:
         # Generate and Continue both append at the end of the story: the document is the story.
