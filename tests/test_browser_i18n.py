@@ -12,7 +12,15 @@ from __future__ import annotations
 
 import pytest
 import test_browser
-from test_browser import SCREENSHOTS, TIMEOUT_MS, VIEWPORT, _output, _screenshot_server, _wait_for_status
+from test_browser import (
+    SCREENSHOTS,
+    TIMEOUT_MS,
+    VIEWPORT,
+    _output,
+    _screenshot_server,
+    _status,
+    _wait_for_status,
+)
 
 pytestmark = pytest.mark.browser
 # the same fixtures as test_browser: the app on the long-window tiny model (simple engine), Chromium
@@ -79,9 +87,12 @@ def test_a_chinese_browser_gets_chinese_on_every_tab_and_the_switch_goes_to_engl
 def test_status_lines_and_warnings_are_chinese_too(browser, server):
     context, page = _chinese_page(browser, server.url)
     page.locator("#story-generate").click()  # nothing to continue yet
-    assert "故事是空的" in _wait_for_status(page, "story", "⚠")
+    warning = _wait_for_status(page, "story", "⚠")
+    assert "故事是空的" in warning
     _output(page, "story").fill("从前有一只小狐狸。")
     page.locator("#story-generate").click()
+    while _status(page, "story") == warning:  # the click's first update has not arrived yet
+        page.wait_for_timeout(100)
     status = _wait_for_status(page, "story", "结束：")
     assert "个 token" in status and "tokens" not in status
     assert "字" in page.locator("#story-saved").inner_text()

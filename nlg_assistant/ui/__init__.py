@@ -10,6 +10,7 @@ knows the model only through the `backend.Backend` protocol, and the tasks only 
 from __future__ import annotations
 
 import inspect
+import threading
 
 import gradio as gr
 from starlette.middleware import Middleware
@@ -127,15 +128,28 @@ def api_endpoints(demo: gr.Blocks) -> dict[str, Endpoint]:
 
 def _mcp_client_login(demo: gr.Blocks, config: AppConfig, url: str) -> None:
     """Log gradio's MCP loopback client in (it cannot fill in the login form); MCP callers are
-    checked by `McpLogin` before a tool runs."""
-    if not (config.mcp and config.auth and demo.mcp_server_obj):
+    checked by `McpLogin` before a tool runs.
+
+    The client is made when the first tool is called, as gradio's own is: made here, after
+    `launch`, it took seconds, and a tool called meanwhile got gradio's client without a login.
+    """
+    server = demo.mcp_server_obj
+    if not (config.mcp and config.auth and server):
         return
     from gradio_client import Client
 
-    demo.mcp_server_obj._client_instance = Client(
-        url, auth=config.auth[0], verbose=False, analytics_enabled=False, download_files=False,
-        headers={"x-gradio-user": "mcp"}, _skip_components=False,
-    )  # fmt: skip
+    lock = threading.Lock()
+
+    def logged_in_client() -> Client:
+        with lock:
+            if server._client_instance is None:
+                server._client_instance = Client(
+                    url, auth=config.auth[0], verbose=False, analytics_enabled=False,
+                    download_files=False, headers={"x-gradio-user": "mcp"}, _skip_components=False,
+                )  # fmt: skip
+            return server._client_instance
+
+    server._get_or_create_client = logged_in_client
 
 
 def _visitor_gate(demo: gr.Blocks, config: AppConfig) -> Middleware:
