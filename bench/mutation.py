@@ -1,16 +1,17 @@
 """Mutation testing of the pure modules and the samplers with mutmut (slow: not part of CI).
 
     nice -n 5 python bench/mutation.py                 # all targets below
-    nice -n 5 python bench/mutation.py sampling config # some of them
+    nice -n 5 python bench/mutation.py tasks config    # some of them
 
 mutmut plants one small bug at a time (an operator, a comparison, a constant, a removed call...)
 and runs the tests that reach the mutated function; a mutant that no test notices "survived".
 The run happens in a throw-away copy of the repository (mutmut writes a `mutants/` folder and
 reads its settings from setup.cfg there), so the working tree and pyproject.toml stay untouched.
 
-Each target is a module, the functions of it to mutate (mutmut's mutant-name globs) and the fast
-tests that cover them. The decoding helpers are the pure functions of generation.py and engine.py;
-their threads and model plumbing are covered by the engine tests, too slow to run per mutant.
+Each target is the files to mutate, the functions of them to mutate (mutmut's mutant-name globs)
+and the fast tests that cover them. The decoding helpers are the pure functions of decoding.py,
+generation.py and engine.py; their threads and model plumbing are covered by the engine tests,
+too slow to run per mutant.
 It prints the score (killed / mutants with tests) and every survivor with its diff.
 """
 
@@ -31,21 +32,26 @@ HELPERS = {  # module: the decoding helpers in it
     "generation": ("build_generation_config", "static_cache_length"),
     "engine": ("_prefill_groups",),
 }
-TARGETS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
-    # name: (module file, mutant-name globs, tests)
+TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    # name: (files to mutate (globs), mutant-name globs, tests)
     "config": (
-        "nlg_assistant/config.py",
+        ("nlg_assistant/config.py",),
         ("nlg_assistant.config.*",),
-        ("tests/test_config.py", "tests/test_limits.py"),
+        ("tests/test_config.py", "tests/test_documented_limits.py", "tests/test_auth.py"),
     ),
-    "sampling": ("nlg_assistant/sampling.py", ("nlg_assistant.sampling.*",), ("tests/test_sampling.py",)),
+    "sampling": (("nlg_assistant/sampling.py",), ("nlg_assistant.sampling.*",), ("tests/test_sampling.py",)),
     "prompts": (
-        "nlg_assistant/prompts/common.py",
+        ("nlg_assistant/prompts/*",),  # common, story, article, fewshot (__init__ only re-exports)
         ("nlg_assistant.prompts.*",),
-        ("tests/test_prompts.py", "tests/test_tasks.py"),
+        ("tests/test_prompts.py",),  # pure: the tasks' tests on a tiny model cost ~10x per mutant
+    ),
+    "tasks": (
+        ("nlg_assistant/tasks/*",),  # the registry, progress, story, article, fewshot, alternatives
+        ("nlg_assistant.tasks.*",),
+        ("tests/test_tasks.py", "tests/test_tasks_alternatives.py"),
     ),
     "helpers": (
-        "nlg_assistant/generation.py",
+        tuple(f"nlg_assistant/{m}.py" for m in HELPERS),
         tuple(f"nlg_assistant.{m}.x_{f}__mutmut_*" for m, names in HELPERS.items() for f in names),
         (
             "tests/test_generation.py::test_generation_config_is_explicit",
@@ -57,20 +63,28 @@ TARGETS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
         ),
     ),
 }
-EXTRA_FILES = {
-    "helpers": ("nlg_assistant/engine.py", "nlg_assistant/decoding.py"),
-    "prompts": tuple(f"nlg_assistant/prompts/{m}.py" for m in ("story", "article", "fewshot")),
-}
+# Imported once by mutmut's fork server, before it forks a process per mutant: the tests that
+# build tiny models would otherwise import torch and transformers again for every mutant (~10 s
+# each on the shared cores). Third-party modules only: the package itself must be imported by
+# each mutant's process from mutmut's mutated copy.
+PRELOAD_FILE = "mutation-preload.txt"
+PRELOAD = ("torch", "transformers", "transformers.models.llama.modeling_llama", "tokenizers", "safetensors")
+# Each mutant's pytest run, made cheap (3 CPU s -> 0.2 s for a one-line test): with torch in memory,
+# pytest's unraisable-exception plugin spends ~2 s in gc.collect, and rewriting asserts (plugins'
+# modules too) ~1 s; a failing plain assert still kills the mutant, and the selected tests use
+# none of these plugins.
+PLUGINS_OFF = ("cacheprovider", "unraisableexception", "hypothesispytest", "anyio", "benchmark")
+PYTEST_ARGS = ("-q", "--assert=plain", *(f"-pno:{plugin}" for plugin in PLUGINS_OFF))
 
 
-def setup_cfg(targets: list[str]) -> str:
+def setup_cfg(target: str) -> str:
     """mutmut's settings: which files to mutate and which tests to run (fork server: torch is loaded)."""
-    files = [TARGETS[t][0] for t in targets] + [f for t in targets for f in EXTRA_FILES.get(t, ())]
-    tests = [test for t in targets for test in TARGETS[t][2]]
+    files, _, tests = TARGETS[target]
     lines = ["[mutmut]", "source_paths=nlg_assistant", "process_isolation=forkserver"]
+    lines += ["forkserver_warmup=import", f"preload_modules_file={PRELOAD_FILE}"]
     lines += ["only_mutate=", *(f"    {f}" for f in files)]
     lines += ["pytest_add_cli_args_test_selection=", *(f"    {t}" for t in tests)]
-    lines += ["pytest_add_cli_args=", "    -p", "    no:cacheprovider", "    -q"]
+    lines += ["pytest_add_cli_args=", *(f"    {arg}" for arg in PYTEST_ARGS)]
     return "\n".join(lines) + "\n"
 
 
@@ -112,7 +126,8 @@ def main() -> None:
         # one mutmut run per target, so each module's mutants run only that target's tests
         work = Path(tempfile.mkdtemp(prefix=f"nlg-mutation-{target}-"))
         copy_repo(work)
-        (work / "setup.cfg").write_text(setup_cfg([target]))
+        (work / "setup.cfg").write_text(setup_cfg(target))
+        (work / PRELOAD_FILE).write_text("\n".join(PRELOAD) + "\n")
         globs = list(TARGETS[target][1])
         results += outcomes(work, run_mutmut(work, globs, args.children), globs)
         if args.keep:
