@@ -6,14 +6,18 @@ every request, so tests can check what a task asked the model, not just the size
 
 from __future__ import annotations
 
+import dataclasses
+import doctest
 import math
 
 import pytest
 
-from nlg_assistant.backend import Prompt, max_new_tokens_limit, prompt_budget
+from nlg_assistant import tasks as tasks_package
+from nlg_assistant.backend import GenerationResult, Prompt, max_new_tokens_limit, prompt_budget
 from nlg_assistant.config import GenerationSettings
+from nlg_assistant.limits import InputError
 from nlg_assistant.prompts import PRESETS, PromptError, build_fewshot, suggested_sections
-from nlg_assistant.tasks import BY_NAME, TASKS, stream_progress
+from nlg_assistant.tasks import BY_NAME, TASKS, Progress, checked_inputs, stream_progress
 from nlg_assistant.tasks import progress as progress_module
 from nlg_assistant.tasks.article import (
     article_steps,
@@ -32,6 +36,7 @@ from nlg_assistant.tasks.fewshot import (
     first_line,
     preset_rows,
 )
+from nlg_assistant.tasks.progress import with_drafts
 from nlg_assistant.tasks.story import story_steps
 
 SHORT = GenerationSettings(max_new_tokens=12, seed=7)
@@ -91,6 +96,58 @@ def test_the_registry_names_the_documented_endpoints_and_commands():
         "tone",
         "length_words",
     ]
+
+
+def test_the_module_examples_run():
+    assert doctest.testmod(tasks_package).failed == 0
+
+
+def test_checked_inputs_fill_defaults_and_keep_given_values():
+    given = {"topic": "Bees", "tone": "warm", "length_words": 300}
+    assert checked_inputs(BY_NAME["article"], given, 100) == {
+        "topic": "Bees",
+        "outline": "",
+        "keywords": "",
+        "audience": "",
+        "tone": "warm",
+        "length_words": 300,
+    }
+    assert checked_inputs(BY_NAME["story"], {"story": None}, 100)["story"] == ""  # a cleared box
+    fewshot = BY_NAME["fewshot"]
+    assert checked_inputs(fewshot, {}, 100)["stop_at_line_end"] is None  # automatic: the preset's
+    assert checked_inputs(fewshot, {"stop_at_line_end": False}, 100)["stop_at_line_end"] is False
+
+
+@pytest.mark.parametrize(
+    ("task", "values", "message"),
+    [
+        ("story", {"story": "x" * 101}, "The story is too long: 101 characters; the limit is 100"),
+        ("fewshot", {"new_input": 5}, "The new input must be text (got a number)"),
+        ("article", {"length_words": "600"}, "length words must be a whole number (got str)"),
+        ("article", {"length_words": True}, "length words must be a whole number (got bool)"),
+        ("article", {"length_words": 600.0}, "length words must be a whole number (got float)"),
+        ("fewshot", {"stop_at_line_end": "yes"}, "stop at line end must be true or false (got str)"),
+        ("fewshot", {"stop_at_line_end": 1}, "stop at line end must be true or false (got int)"),
+    ],
+)
+def test_checked_inputs_refuse_bad_values_with_a_message(task, values, message):
+    with pytest.raises(InputError) as refused:
+        checked_inputs(BY_NAME[task], values, 100)
+    assert str(refused.value) == message
+
+
+def test_checked_inputs_accept_text_at_the_limit():
+    assert checked_inputs(BY_NAME["story"], {"story": "x" * 100}, 100)["story"] == "x" * 100
+
+
+def test_with_drafts_lists_the_other_drafts_after_the_first():
+    result = GenerationResult(("one", "two", "three"), "length", 3, 9, 0.1, 10.0)
+    assert with_drafts(Progress("Before. one", "done", result)) == (
+        "Before. one\n\n--- draft 2 ---\ntwo\n\n--- draft 3 ---\nthree"
+    )
+    single = dataclasses.replace(result, texts=("one",))
+    assert with_drafts(Progress("Before. one", "done", single)) == "Before. one"
+    assert with_drafts(Progress("Before. on", "Writing…")) == "Before. on"  # still streaming
 
 
 # ---------------------------------------------------------------------------- streaming
@@ -291,6 +348,13 @@ def test_examples_from_rows_drops_blank_rows():
     rows = [["hi", "Hello."], ["", ""], [None, None], ["only input", ""], ["a", "b", "extra"]]
     assert examples_from_rows(rows) == [("hi", "Hello."), ("only input", ""), ("a", "b")]
     assert examples_from_rows(None) == []
+
+
+def test_examples_from_rows_reads_the_tables_dataframe():
+    import pandas as pd  # what gradio's Dataframe component sends
+
+    table = pd.DataFrame([["hi", "Hello."], ["", ""], [3, "three"]], columns=["Input", "Output"])
+    assert examples_from_rows(table) == [("hi", "Hello."), ("3", "three")]
 
 
 def test_examples_from_spec_accepts_presets_and_json():
