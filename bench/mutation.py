@@ -68,6 +68,7 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
 # each on the shared cores). Third-party modules only: the package itself must be imported by
 # each mutant's process from mutmut's mutated copy.
 PRELOAD_FILE = "mutation-preload.txt"
+TIMEOUT_CONSTANT_S = 8
 PRELOAD = ("torch", "transformers", "transformers.models.llama.modeling_llama", "tokenizers", "safetensors")
 # Each mutant's pytest run, made cheap (3 CPU s -> 0.2 s for a one-line test): with torch in memory,
 # pytest's unraisable-exception plugin spends ~2 s in gc.collect, and rewriting asserts (plugins'
@@ -82,6 +83,9 @@ def setup_cfg(target: str) -> str:
     files, _, tests = TARGETS[target]
     lines = ["[mutmut]", "source_paths=nlg_assistant", "process_isolation=forkserver"]
     lines += ["forkserver_warmup=import", f"preload_modules_file={PRELOAD_FILE}"]
+    # mutmut stops a mutant's tests after 15 x (their measured time + this) seconds of wall time: at
+    # its default (1 s) a one-line test on the busy shared cores "timed out" while only waiting for CPU
+    lines += [f"timeout_constant={TIMEOUT_CONSTANT_S}"]
     lines += ["only_mutate=", *(f"    {f}" for f in files)]
     lines += ["pytest_add_cli_args_test_selection=", *(f"    {t}" for t in tests)]
     lines += ["pytest_add_cli_args=", *(f"    {arg}" for arg in PYTEST_ARGS)]
