@@ -2,6 +2,7 @@
 
     nice -n 5 python bench/mutation.py                 # all targets below
     nice -n 5 python bench/mutation.py tasks config    # some of them
+    nice -n 5 python bench/mutation.py tasks --sample 150 --seed 1  # 150 of its mutants, at random
 
 mutmut plants one small bug at a time (an operator, a comparison, a constant, a removed call...)
 and runs the tests that reach the mutated function; a mutant that no test notices "survived".
@@ -18,7 +19,9 @@ It prints the score (killed / mutants with tests) and every survivor with its di
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -100,23 +103,42 @@ def copy_repo(into: Path) -> None:
     shutil.copy(REPO / "pyproject.toml", into / "pyproject.toml")
 
 
-def run_mutmut(work: Path, globs: list[str], children: int) -> str:
-    """`mutmut run` then `mutmut results --all`; returns the results listing."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    mutmut = [sys.executable, "-c", "import sys; from mutmut.__main__ import cli; sys.exit(cli())"]
-    subprocess.run([*mutmut, "run", "--max-children", str(children), *globs], cwd=work, env=env, check=False)
-    done = subprocess.run(
-        [*mutmut, "results", "--all", "true"], cwd=work, env=env, capture_output=True, text=True
-    )
-    return done.stdout
+MUTMUT = [sys.executable, "-c", "import sys; from mutmut.__main__ import cli; sys.exit(cli())"]
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+
+
+def run_mutmut(work: Path, globs: list[str], children: int, sample: int = 0, seed: int = 0) -> str:
+    """`mutmut run` then `mutmut results --all`; returns the results listing.
+
+    With `sample`, only that many mutants drawn at random (with `seed`) from those matching `globs`
+    run; the rest stay "not checked" and count in no score.
+    """
+    names = globs
+    if sample:
+        # a name matching nothing: mutmut makes the mutants and the tests' statistics, runs none
+        _mutmut(work, "run", "--max-children", str(children), "nlg_assistant.no_such_mutant", quiet=True)
+        found = [name for name, _ in _listed(_mutmut(work, "results", "--all", "true"), globs)]
+        names = sorted(random.Random(seed).sample(found, min(sample, len(found))))
+        print(f"{len(names)} of {len(found)} mutants drawn (seed {seed})", flush=True)
+    _mutmut(work, "run", "--max-children", str(children), *names)
+    return _mutmut(work, "results", "--all", "true", quiet=True)
+
+
+def _mutmut(work: Path, *args: str, quiet: bool = False) -> str:
+    """Run one mutmut command in `work`; its output is returned when `quiet`, else shown."""
+    done = subprocess.run([*MUTMUT, *args], cwd=work, env=ENV, capture_output=quiet, text=True, check=False)
+    return done.stdout or ""
+
+
+def _listed(listing: str, globs: list[str]) -> list[tuple[str, str]]:
+    """(mutant, status) of the mutants matching `globs` in a `mutmut results` listing."""
+    found = re.findall(r"^\s+(\S+): (\w[\w ]*)$", listing, flags=re.M)
+    return [(name, status) for name, status in found if any(fnmatch.fnmatch(name, g) for g in globs)]
 
 
 def diff_of(work: Path, name: str) -> str:
-    mutmut = [sys.executable, "-c", "import sys; from mutmut.__main__ import cli; sys.exit(cli())"]
-    done = subprocess.run([*mutmut, "show", name], cwd=work, capture_output=True, text=True)
-    return "\n".join(
-        line for line in done.stdout.splitlines() if line.startswith(("+ ", "- ", "+    ", "-    "))
-    )
+    lines = _mutmut(work, "show", name, quiet=True).splitlines()
+    return "\n".join(line for line in lines if line.startswith(("+ ", "- ", "+    ", "-    ")))
 
 
 def main() -> None:
@@ -124,6 +146,8 @@ def main() -> None:
     parser.add_argument("targets", nargs="*", choices=list(TARGETS), help="default: all")
     parser.add_argument("--children", type=int, default=1, help="parallel test processes (2 shared cores)")
     parser.add_argument("--keep", action="store_true", help="keep the work folders and print their paths")
+    parser.add_argument("--sample", type=int, default=0, help="run N mutants per target, drawn at random")
+    parser.add_argument("--seed", type=int, default=0, help="the draw's seed (with --sample)")
     args = parser.parse_args()
     results: list[tuple[str, str, str]] = []  # (mutant, status, diff)
     for target in args.targets or list(TARGETS):
@@ -133,7 +157,8 @@ def main() -> None:
         (work / "setup.cfg").write_text(setup_cfg(target))
         (work / PRELOAD_FILE).write_text("\n".join(PRELOAD) + "\n")
         globs = list(TARGETS[target][1])
-        results += outcomes(work, run_mutmut(work, globs, args.children), globs)
+        listing = run_mutmut(work, globs, args.children, args.sample, args.seed)
+        results += outcomes(work, listing, globs)
         if args.keep:
             print(f"{target}: work folder {work}")
         else:
@@ -143,13 +168,9 @@ def main() -> None:
 
 def outcomes(work: Path, listing: str, globs: list[str]) -> list[tuple[str, str, str]]:
     """(mutant, status, diff for survivors) of the mutants matching `globs` in a results listing."""
-    import fnmatch
-
-    found = re.findall(r"^\s+(\S+): (\w[\w ]*)$", listing, flags=re.M)
     return [
         (name, status, diff_of(work, name) if status in ("survived", "suspicious") else "")
-        for name, status in found
-        if any(fnmatch.fnmatch(name, g) for g in globs)
+        for name, status in _listed(listing, globs)
     ]
 
 

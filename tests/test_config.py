@@ -176,7 +176,7 @@ def test_as_dict_gives_every_value_by_name_in_table_order():
 def test_repr_shows_the_options_without_auth_or_credentials():
     plain = repr(AppConfig(port=7861))
     assert plain.startswith("AppConfig(model=None, device='auto', host='127.0.0.1', port=7861, ")
-    assert "base_url=None" in plain and "auth" not in plain
+    assert "base_url=None" in plain and plain.endswith(", show_backend_host=False, max_upload_mb=1.0)")
     two_users = (("a", "b"), ("c", "d"))
     shown = repr(AppConfig(backend="openai", base_url="http://u:secret@h:1/v1", auth=two_users))
     assert "base_url='http://h:1/v1'" in shown and shown.endswith(", auth=<2 user(s)>)")
