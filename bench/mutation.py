@@ -117,7 +117,8 @@ def run_mutmut(work: Path, globs: list[str], children: int, sample: int = 0, see
     if sample:
         # a name matching nothing: mutmut makes the mutants and the tests' statistics, runs none
         _mutmut(work, "run", "--max-children", str(children), "nlg_assistant.no_such_mutant", quiet=True)
-        found = [name for name, _ in _listed(_mutmut(work, "results", "--all", "true"), globs)]
+        listing = _mutmut(work, "results", "--all", "true", quiet=True)
+        found = [name for name, _ in _listed(listing, globs)]
         names = sorted(random.Random(seed).sample(found, min(sample, len(found))))
         print(f"{len(names)} of {len(found)} mutants drawn (seed {seed})", flush=True)
     _mutmut(work, "run", "--max-children", str(children), *names)
