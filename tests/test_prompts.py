@@ -22,6 +22,7 @@ from nlg_assistant.prompts import (
     build_story,
     clean_text,
     parse_outline,
+    suggested_sections,
 )
 
 
@@ -189,6 +190,18 @@ def test_outline_validation() -> None:
         build_outline("bees " * 300, budget=TokenBudget(words, 100))
 
 
+def test_outline_defaults_to_600_words_in_4_sections() -> None:
+    document = build_outline("Bees").document
+    assert "600 words" in document and "in 4 sections" in document
+
+
+@pytest.mark.parametrize(
+    ("length_words", "sections"), [(50, 3), (449, 3), (525, 4), (600, 4), (1050, 7), (1200, 8), (20000, 8)]
+)
+def test_suggested_sections_are_one_per_150_words_from_3_to_8(length_words: int, sections: int) -> None:
+    assert suggested_sections(length_words) == sections
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -213,6 +226,7 @@ def test_outline_validation() -> None:
         ("Sure! Here is an outline for your article.\nIntro\nBody\nI hope this helps!", ["Intro", "Body"]),
         ("Here's a plan\nIntro\nBody", ["Intro", "Body"]),
         ("Certainly:\n\n- Intro\n- Body", ["Intro", "Body"]),
+        ("An outline for the article on bees:\nIntro\nBody", ["Intro", "Body"]),  # any lead-in with ':'
         ("", []),
         ("   \n\n", []),
     ],
