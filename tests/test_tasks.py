@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import doctest
 import math
+import re
 
 import pytest
 
@@ -371,9 +372,15 @@ def test_examples_from_spec_accepts_presets_and_json():
 
 
 def test_preset_rows_fill_the_table():
-    instruction, rows = preset_rows(next(iter(PRESETS)))
-    assert instruction and len(rows) == 8
-    assert rows[-1] == ["", ""]
+    name = next(iter(PRESETS))
+    preset, shown = PRESETS[name], len(PRESETS[name].examples)
+    instruction, rows = preset_rows(name)
+    assert instruction == preset.instruction and len(rows) == 8
+    assert rows[:shown] == [[source, target] for source, target in preset.examples]
+    assert rows[shown:] == [["", ""]] * (8 - shown)
+    unknown = f"^Unknown preset 'Limerick': choose one of {re.escape(', '.join(PRESETS))}\\.$"
+    with pytest.raises(PromptError, match=unknown):
+        preset_rows("Limerick")
 
 
 def test_an_outline_without_usable_headings_gives_one_section_on_the_topic(backend):
