@@ -195,9 +195,11 @@ def test_outline_validation() -> None:
         build_outline("bees " * 300, budget=TokenBudget(words, 100))
 
 
-def test_outline_defaults_to_600_words_in_4_sections() -> None:
-    document = build_outline("Bees").document
-    assert "600 words" in document and "in 4 sections" in document
+def test_outline_defaults_to_600_words_in_4_sections_and_no_other_fields() -> None:
+    assert build_outline("Bees").document == (
+        "Topic: Bees\nLength: about 600 words\n\n"
+        "Outline of the article in 4 sections, one numbered heading per line:\n1."
+    )
 
 
 @pytest.mark.parametrize(
@@ -253,7 +255,10 @@ def test_section_prompt_both_forms() -> None:
     assert "1. Why cities need bees\n2. Choosing a hive\n3. The first harvest" in p.document
     user = p.messages[1]["content"]
     assert "section 2 of 3: Choosing a hive" in user and "Bees help." in user
-    assert "about 200 words" in p.messages[0]["content"]
+    assert roles(p) == ["system", "user"]
+    system = p.messages[0]["content"]  # one section's body, its length, nothing else
+    assert system.startswith("You write an article one section at a time. Write only the body of the")
+    assert "about 200 words" in system and system.endswith("and add no comments.")
     assert "\n## " in p.stop
 
 
