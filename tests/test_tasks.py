@@ -22,6 +22,7 @@ from nlg_assistant.tasks import BY_NAME, TASKS, Progress, checked_inputs, stream
 from nlg_assistant.tasks import progress as progress_module
 from nlg_assistant.tasks.article import (
     article_steps,
+    continue_article_prompt,
     continue_article_steps,
     outline_end,
     outline_steps,
@@ -210,11 +211,21 @@ def test_story_continue_puts_the_text_written_so_far_in_the_prompt(backend):
 def test_article_continue_puts_the_article_in_the_prompt_and_names_it(backend):
     recorder = Recorder(backend)
     article = "## Hives\n\nBees live in hives in the city."
-    list(continue_article_steps(recorder, SHORT, "Urban beekeeping", "friendly", article))
+    steps = list(continue_article_steps(recorder, SHORT, "Urban beekeeping", "friendly", article))
     document = recorder.prompts[0].document
     assert document.endswith("Bees live in hives in the city.") and "Urban beekeeping" in document
+    assert steps[-1].text == article + steps[-1].result.texts[0]  # the article, then what was written
     with pytest.raises(PromptError, match="The article is empty"):
         list(continue_article_steps(backend, SHORT, "Urban beekeeping", "", "   "))
+
+
+def test_article_continue_keeps_the_topic_and_tone_and_the_articles_end_when_trimmed(backend):
+    article = " ".join(f"Hive {i} sits on a roof." for i in range(300)) + " The end."
+    prompt = continue_article_prompt(backend, SHORT, "Urban beekeeping", "friendly", article)
+    assert prompt.document.startswith("[Memory: An article about: Urban beekeeping]\n[Style: friendly]\n\n")
+    assert prompt.document.endswith("Hive 299 sits on a roof. The end.") and "Hive 0 " not in prompt.document
+    assert backend.count_tokens(prompt.document) <= prompt_budget(backend, SHORT).limit
+    assert "The article is too long" in prompt.notices[0]
 
 
 def test_fewshot_continue_puts_the_open_answer_in_the_prompt(backend):
