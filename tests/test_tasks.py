@@ -315,9 +315,13 @@ def test_outline_asks_for_the_sections_of_the_target_length_and_stops_after_them
 
 def test_article_without_outline_drafts_one_and_writes_it(backend):
     recorder = Recorder(backend)
-    steps = list(outline_then_article(recorder, SHORT, "Urban beekeeping"))
+    brief = {"keywords": "honey", "audience": "kids", "length_words": 300}
+    steps = list(outline_then_article(recorder, SHORT, "Urban beekeeping", **brief))
     assert steps[-1].text.startswith("## ") and steps[-1].result is not None
     assert len(recorder.prompts) >= 2  # the outline, then at least one section
+    # the outline and every section see the brief (and no tone line: none was given)
+    lines = "Topic: Urban beekeeping\nKeywords: honey\nAudience: kids\nLength: about 300 words\n\n"
+    assert all(prompt.document.startswith(lines) for prompt in recorder.prompts)
 
 
 # ---------------------------------------------------------------------------- few-shot
