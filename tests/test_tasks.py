@@ -231,7 +231,8 @@ def test_article_continue_keeps_the_topic_and_tone_and_the_articles_end_when_tri
 def test_fewshot_continue_puts_the_open_answer_in_the_prompt(backend):
     recorder = Recorder(backend)
     pairs = [("hi", "Hello."), ("thx", "Thank you.")]
-    steps = list(fewshot_steps(recorder, SHORT, pairs, "bye", base="Good"))
+    steps = list(fewshot_steps(recorder, SHORT, pairs, "bye", "Reply politely.", base="Good"))
+    assert recorder.prompts[0].document.startswith("Reply politely.\n\n### Input:\nhi\n")
     assert recorder.prompts[0].document.endswith("### Input:\nbye\n\n### Output:\nGood")
     assert steps[-1].text.startswith("Good")
 
@@ -302,7 +303,8 @@ def test_target_length_sets_each_sections_token_budget(backend):
 
 def test_outline_asks_for_the_sections_of_the_target_length_and_stops_after_them(backend):
     recorder = Recorder(backend)
-    list(outline_steps(recorder, SHORT, "Urban beekeeping", length_words=900))
+    steps = list(outline_steps(recorder, SHORT, "Urban beekeeping", length_words=900))
+    assert steps[-1].text.startswith("1.") and steps[-1].status.startswith("Outline · ")
     assert "exactly 6 sections" in recorder.prompts[0].messages[1]["content"]
     assert recorder.prompts[0].document.endswith("one numbered heading per line:\n1.")
     assert suggested_sections(900) == 6
@@ -384,6 +386,19 @@ def test_examples_from_spec_accepts_presets_and_json():
     for bad in ("nonsense", '{"a": 1}', '[["only one"]]'):
         with pytest.raises(PromptError):
             examples_from_spec(bad, "")
+
+
+def test_first_line_is_the_first_complete_line():
+    assert first_line("Title\nmore text\nand more") == "Title"
+
+
+def test_bad_example_specs_are_refused_naming_the_example():
+    choices = re.escape(", ".join(PRESETS))
+    with pytest.raises(PromptError, match=f"^examples must be a preset name \\({choices}\\) or a JSON list"):
+        examples_from_spec("nonsense", "")
+    for spec in ('[["a", "b"], ["only one"]]', '[["a", "b"], {"in": "c"}]'):
+        with pytest.raises(PromptError, match=r"^example 2 must be \[input, output\]"):
+            examples_from_spec(spec, "")
 
 
 def test_preset_rows_fill_the_table():
