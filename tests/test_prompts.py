@@ -86,6 +86,15 @@ def test_story_document_ends_with_the_story_and_keeps_notes() -> None:
     assert p.notices == ()
 
 
+def test_story_chat_form_labels_the_notes_and_the_empty_story_error_says_what_to_do() -> None:
+    system = build_story("Once.", memory="Mara.", style="Warm.").messages[0]["content"]
+    assert system.endswith("\n\nMemory:\nMara.\n\nStyle:\nWarm.")
+    with pytest.raises(
+        PromptError, match=r"^The story is empty: write a few sentences for the model to continue\.$"
+    ):
+        build_story("  ")
+
+
 def test_story_without_notes_is_exactly_the_story() -> None:
     assert build_story("Once upon a time").document == "Once upon a time"
     assert build_story("Line one\n").document == "Line one\n"  # a newline the user typed is kept
@@ -234,6 +243,9 @@ def test_suggested_sections_are_one_per_150_words_from_3_to_8(length_words: int,
         ("Here's a plan\nIntro\nBody", ["Intro", "Body"]),
         ("Certainly:\n\n- Intro\n- Body", ["Intro", "Body"]),
         ("An outline for the article on bees:\nIntro\nBody", ["Intro", "Body"]),  # any lead-in with ':'
+        ("1. Intro:\n2. Body", ["Intro", "Body"]),  # a numbered heading's trailing ':' goes
+        ("Great bees:", ["Great bees"]),  # a lone line is kept, even one that reads like a lead-in
+        ("Tips for macOS X\nWhy now", ["Tips for macOS X", "Why now"]),
         ("", []),
         ("   \n\n", []),
     ],
