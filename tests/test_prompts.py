@@ -211,6 +211,13 @@ def test_outline_defaults_to_600_words_in_4_sections_and_no_other_fields() -> No
     )
 
 
+def test_outline_brief_lines_name_every_field_and_the_longest_length() -> None:
+    document = build_outline("Bees", "honey", "kids", "warm", length_words=20000).document
+    assert document.startswith(
+        "Topic: Bees\nKeywords: honey\nAudience: kids\nTone: warm\nLength: about 20000 words"
+    )
+
+
 @pytest.mark.parametrize(
     ("length_words", "sections"), [(50, 3), (449, 3), (525, 4), (600, 4), (1050, 7), (1200, 8), (20000, 8)]
 )
