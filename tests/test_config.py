@@ -129,3 +129,54 @@ def test_sharing_defaults_are_safe():
     config = AppConfig()
     assert config.max_input_chars == 200_000 and config.max_per_visitor == 2
     assert not config.trust_proxy and not config.show_backend_host and config.auth == ()
+
+
+def test_sharing_options_accept_their_bounds_and_refuse_just_beyond():
+    # the bounds as literals: the longest field 1 to 10,000,000 characters, uploads up to 1024 MB
+    for chars in (1, 10_000_000):
+        assert AppConfig(max_input_chars=chars).max_input_chars == chars
+    assert AppConfig(max_per_visitor=1).max_per_visitor == 1
+    assert AppConfig(max_upload_mb=1024).max_upload_mb == 1024
+    refused = {
+        "max_input_chars": (10_000_001, True),
+        "max_per_visitor": (0,),
+        "max_upload_mb": (1025, -1),
+    }
+    for name, values in refused.items():
+        for value in values:
+            with pytest.raises(ValueError, match=f"^--{name.replace('_', '-')} must be"):
+                AppConfig(**{name: value})
+
+
+@pytest.mark.parametrize("pair", [("ana", "pw", "x"), ("ana",), ("ana", 5), (None, "pw"), ("", "pw")])
+def test_auth_takes_only_user_password_pairs_of_text(pair):
+    with pytest.raises(ValueError, match=r"^auth must be \(user, password\) pairs of non-empty strings$"):
+        AppConfig(auth=(("bo", "pw2"), pair))
+
+
+def test_auth_pairs_are_kept_in_order():
+    pairs = (("ana", "pw1"), ("bo", "pw2"))
+    assert AppConfig(auth=pairs).auth == pairs
+
+
+def test_as_dict_gives_every_value_by_name_in_table_order():
+    settings = GenerationSettings(max_new_tokens=30, top_k=7, seed=3)
+    assert list(settings.as_dict().items()) == [
+        ("max_new_tokens", 30),
+        ("temperature", 0.8),
+        ("top_k", 7),
+        ("top_p", 0.95),
+        ("repetition_penalty", 1.1),
+        ("no_repeat_ngram_size", 0),
+        ("num_drafts", 1),
+        ("seed", 3),
+    ]
+
+
+def test_repr_shows_the_options_without_auth_or_credentials():
+    plain = repr(AppConfig(port=7861))
+    assert plain.startswith("AppConfig(model=None, device='auto', host='127.0.0.1', port=7861, ")
+    assert "base_url=None" in plain and plain.endswith(", show_backend_host=False, max_upload_mb=1.0)")
+    two_users = (("a", "b"), ("c", "d"))
+    shown = repr(AppConfig(backend="openai", base_url="http://u:secret@h:1/v1", auth=two_users))
+    assert "base_url='http://h:1/v1'" in shown and shown.endswith(", auth=<2 user(s)>)")

@@ -6,17 +6,23 @@ every request, so tests can check what a task asked the model, not just the size
 
 from __future__ import annotations
 
+import dataclasses
+import doctest
 import math
+import re
 
 import pytest
 
-from nlg_assistant.backend import Prompt, max_new_tokens_limit, prompt_budget
+from nlg_assistant import tasks as tasks_package
+from nlg_assistant.backend import GenerationResult, Prompt, max_new_tokens_limit, prompt_budget
 from nlg_assistant.config import GenerationSettings
+from nlg_assistant.limits import InputError
 from nlg_assistant.prompts import PRESETS, PromptError, build_fewshot, suggested_sections
-from nlg_assistant.tasks import BY_NAME, TASKS, stream_progress
+from nlg_assistant.tasks import BY_NAME, TASKS, Progress, checked_inputs, stream_progress
 from nlg_assistant.tasks import progress as progress_module
 from nlg_assistant.tasks.article import (
     article_steps,
+    continue_article_prompt,
     continue_article_steps,
     outline_end,
     outline_steps,
@@ -32,6 +38,7 @@ from nlg_assistant.tasks.fewshot import (
     first_line,
     preset_rows,
 )
+from nlg_assistant.tasks.progress import with_drafts
 from nlg_assistant.tasks.story import story_steps
 
 SHORT = GenerationSettings(max_new_tokens=12, seed=7)
@@ -93,6 +100,58 @@ def test_the_registry_names_the_documented_endpoints_and_commands():
     ]
 
 
+def test_the_module_examples_run():
+    assert doctest.testmod(tasks_package).failed == 0
+
+
+def test_checked_inputs_fill_defaults_and_keep_given_values():
+    given = {"topic": "Bees", "tone": "warm", "length_words": 300}
+    assert checked_inputs(BY_NAME["article"], given, 100) == {
+        "topic": "Bees",
+        "outline": "",
+        "keywords": "",
+        "audience": "",
+        "tone": "warm",
+        "length_words": 300,
+    }
+    assert checked_inputs(BY_NAME["story"], {"story": None}, 100)["story"] == ""  # a cleared box
+    fewshot = BY_NAME["fewshot"]
+    assert checked_inputs(fewshot, {}, 100)["stop_at_line_end"] is None  # automatic: the preset's
+    assert checked_inputs(fewshot, {"stop_at_line_end": False}, 100)["stop_at_line_end"] is False
+
+
+@pytest.mark.parametrize(
+    ("task", "values", "message"),
+    [
+        ("story", {"story": "x" * 101}, "The story is too long: 101 characters; the limit is 100"),
+        ("fewshot", {"new_input": 5}, "The new input must be text (got a number)"),
+        ("article", {"length_words": "600"}, "length words must be a whole number (got str)"),
+        ("article", {"length_words": True}, "length words must be a whole number (got bool)"),
+        ("article", {"length_words": 600.0}, "length words must be a whole number (got float)"),
+        ("fewshot", {"stop_at_line_end": "yes"}, "stop at line end must be true or false (got str)"),
+        ("fewshot", {"stop_at_line_end": 1}, "stop at line end must be true or false (got int)"),
+    ],
+)
+def test_checked_inputs_refuse_bad_values_with_a_message(task, values, message):
+    with pytest.raises(InputError) as refused:
+        checked_inputs(BY_NAME[task], values, 100)
+    assert str(refused.value) == message
+
+
+def test_checked_inputs_accept_text_at_the_limit():
+    assert checked_inputs(BY_NAME["story"], {"story": "x" * 100}, 100)["story"] == "x" * 100
+
+
+def test_with_drafts_lists_the_other_drafts_after_the_first():
+    result = GenerationResult(("one", "two", "three"), "length", 3, 9, 0.1, 10.0)
+    assert with_drafts(Progress("Before. one", "done", result)) == (
+        "Before. one\n\n--- draft 2 ---\ntwo\n\n--- draft 3 ---\nthree"
+    )
+    single = dataclasses.replace(result, texts=("one",))
+    assert with_drafts(Progress("Before. one", "done", single)) == "Before. one"
+    assert with_drafts(Progress("Before. on", "Writing…")) == "Before. on"  # still streaming
+
+
 # ---------------------------------------------------------------------------- streaming
 
 
@@ -152,17 +211,28 @@ def test_story_continue_puts_the_text_written_so_far_in_the_prompt(backend):
 def test_article_continue_puts_the_article_in_the_prompt_and_names_it(backend):
     recorder = Recorder(backend)
     article = "## Hives\n\nBees live in hives in the city."
-    list(continue_article_steps(recorder, SHORT, "Urban beekeeping", "friendly", article))
+    steps = list(continue_article_steps(recorder, SHORT, "Urban beekeeping", "friendly", article))
     document = recorder.prompts[0].document
     assert document.endswith("Bees live in hives in the city.") and "Urban beekeeping" in document
+    assert steps[-1].text == article + steps[-1].result.texts[0]  # the article, then what was written
     with pytest.raises(PromptError, match="The article is empty"):
         list(continue_article_steps(backend, SHORT, "Urban beekeeping", "", "   "))
+
+
+def test_article_continue_keeps_the_topic_and_tone_and_the_articles_end_when_trimmed(backend):
+    article = " ".join(f"Hive {i} sits on a roof." for i in range(300)) + " The end."
+    prompt = continue_article_prompt(backend, SHORT, "Urban beekeeping", "friendly", article)
+    assert prompt.document.startswith("[Memory: An article about: Urban beekeeping]\n[Style: friendly]\n\n")
+    assert prompt.document.endswith("Hive 299 sits on a roof. The end.") and "Hive 0 " not in prompt.document
+    assert backend.count_tokens(prompt.document) <= prompt_budget(backend, SHORT).limit
+    assert "The article is too long" in prompt.notices[0]
 
 
 def test_fewshot_continue_puts_the_open_answer_in_the_prompt(backend):
     recorder = Recorder(backend)
     pairs = [("hi", "Hello."), ("thx", "Thank you.")]
-    steps = list(fewshot_steps(recorder, SHORT, pairs, "bye", base="Good"))
+    steps = list(fewshot_steps(recorder, SHORT, pairs, "bye", "Reply politely.", base="Good"))
+    assert recorder.prompts[0].document.startswith("Reply politely.\n\n### Input:\nhi\n")
     assert recorder.prompts[0].document.endswith("### Input:\nbye\n\n### Output:\nGood")
     assert steps[-1].text.startswith("Good")
 
@@ -233,7 +303,8 @@ def test_target_length_sets_each_sections_token_budget(backend):
 
 def test_outline_asks_for_the_sections_of_the_target_length_and_stops_after_them(backend):
     recorder = Recorder(backend)
-    list(outline_steps(recorder, SHORT, "Urban beekeeping", length_words=900))
+    steps = list(outline_steps(recorder, SHORT, "Urban beekeeping", length_words=900))
+    assert steps[-1].text.startswith("1.") and steps[-1].status.startswith("Outline · ")
     assert "exactly 6 sections" in recorder.prompts[0].messages[1]["content"]
     assert recorder.prompts[0].document.endswith("one numbered heading per line:\n1.")
     assert suggested_sections(900) == 6
@@ -246,9 +317,13 @@ def test_outline_asks_for_the_sections_of_the_target_length_and_stops_after_them
 
 def test_article_without_outline_drafts_one_and_writes_it(backend):
     recorder = Recorder(backend)
-    steps = list(outline_then_article(recorder, SHORT, "Urban beekeeping"))
+    brief = {"keywords": "honey", "audience": "kids", "length_words": 300}
+    steps = list(outline_then_article(recorder, SHORT, "Urban beekeeping", **brief))
     assert steps[-1].text.startswith("## ") and steps[-1].result is not None
     assert len(recorder.prompts) >= 2  # the outline, then at least one section
+    # the outline and every section see the brief (and no tone line: none was given)
+    lines = "Topic: Urban beekeeping\nKeywords: honey\nAudience: kids\nLength: about 300 words\n\n"
+    assert all(prompt.document.startswith(lines) for prompt in recorder.prompts)
 
 
 # ---------------------------------------------------------------------------- few-shot
@@ -294,6 +369,13 @@ def test_examples_from_rows_drops_blank_rows():
     assert examples_from_rows(None) == []
 
 
+def test_examples_from_rows_reads_the_tables_dataframe():
+    import pandas as pd  # what gradio's Dataframe component sends
+
+    table = pd.DataFrame([["hi", "Hello."], ["", ""], [3, "three"]], columns=["Input", "Output"])
+    assert examples_from_rows(table) == [("hi", "Hello."), ("3", "three")]
+
+
 def test_examples_from_spec_accepts_presets_and_json():
     name = next(iter(PRESETS))
     pairs, instruction, one_line = examples_from_spec(name.upper(), "")
@@ -308,10 +390,29 @@ def test_examples_from_spec_accepts_presets_and_json():
             examples_from_spec(bad, "")
 
 
+def test_first_line_is_the_first_complete_line():
+    assert first_line("Title\nmore text\nand more") == "Title"
+
+
+def test_bad_example_specs_are_refused_naming_the_example():
+    choices = re.escape(", ".join(PRESETS))
+    with pytest.raises(PromptError, match=f"^examples must be a preset name \\({choices}\\) or a JSON list"):
+        examples_from_spec("nonsense", "")
+    for spec in ('[["a", "b"], ["only one"]]', '[["a", "b"], {"in": "c"}]'):
+        with pytest.raises(PromptError, match=r"^example 2 must be \[input, output\]"):
+            examples_from_spec(spec, "")
+
+
 def test_preset_rows_fill_the_table():
-    instruction, rows = preset_rows(next(iter(PRESETS)))
-    assert instruction and len(rows) == 8
-    assert rows[-1] == ["", ""]
+    name = next(iter(PRESETS))
+    preset, shown = PRESETS[name], len(PRESETS[name].examples)
+    instruction, rows = preset_rows(name)
+    assert instruction == preset.instruction and len(rows) == 8
+    assert rows[:shown] == [[source, target] for source, target in preset.examples]
+    assert rows[shown:] == [["", ""]] * (8 - shown)
+    unknown = f"^Unknown preset 'Limerick': choose one of {re.escape(', '.join(PRESETS))}\\.$"
+    with pytest.raises(PromptError, match=unknown):
+        preset_rows("Limerick")
 
 
 def test_an_outline_without_usable_headings_gives_one_section_on_the_topic(backend):

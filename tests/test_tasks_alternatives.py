@@ -14,6 +14,7 @@ from nlg_assistant.tasks.alternatives import (
     TabContext,
     alternatives_at,
     continue_prompt,
+    cut_position,
     prompt_tokens,
 )
 from nlg_assistant.tasks.article import continue_article_steps
@@ -83,8 +84,9 @@ def test_alternatives_at_a_position_continue_the_text_cut_there(backend, tab):
     [
         (-2, 5, "The position must be -1"),
         (99, 5, "0 to 5"),
-        (1.5, 5, "whole number"),
-        ("x", 5, "whole number"),
+        (1.5, 5, r"^The position must be a whole number \(got 1\.5\)\.$"),
+        ("x", 5, r"^The position must be a whole number \(got 'x'\)\.$"),
+        (0, "many", r"^The number of alternatives must be a whole number \(got 'many'\)\.$"),
         (0, 0, f"1 to {MAX_K}"),
         (0, MAX_K + 1, f"1 to {MAX_K}"),
     ],
@@ -111,3 +113,7 @@ def test_prompt_tokens_counts_the_document_or_the_chat_turns(backend):
     contents = [m["content"] for m in chat_prompt.messages]
     expected = sum(backend.count_tokens(c) for c in contents) + CHAT_MARGIN_TOKENS
     assert prompt_tokens(Chat(), chat_prompt) == expected
+
+
+def test_the_cut_can_be_anywhere_from_the_start_to_the_end():
+    assert [cut_position("Hello", p) for p in (0, 3, 5, -1, "2", 4.0)] == [0, 3, 5, 5, 2, 4]
