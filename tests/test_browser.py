@@ -503,3 +503,10 @@ def test_screenshots_of_each_tab(browser, server, request, tmp_path_factory):
         page.screenshot(path=str(path))
         assert path.stat().st_size > 10_000
     context.close()
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = phone.new_page()
+    page.goto(app.url)
+    page.locator("#story-generate").wait_for()
+    page.screenshot(path=str(folder / "phone.png"))  # the desk as a phone shows it first
+    assert (folder / "phone.png").stat().st_size > 10_000
+    phone.close()
