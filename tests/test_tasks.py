@@ -14,10 +14,16 @@ import re
 import pytest
 
 from nlg_assistant import tasks as tasks_package
-from nlg_assistant.backend import GenerationResult, Prompt, max_new_tokens_limit, prompt_budget
+from nlg_assistant.backend import (
+    CHAT_MARGIN_TOKENS,
+    GenerationResult,
+    Prompt,
+    max_new_tokens_limit,
+    prompt_budget,
+)
 from nlg_assistant.config import GenerationSettings
 from nlg_assistant.limits import InputError
-from nlg_assistant.prompts import PRESETS, PromptError, build_fewshot, suggested_sections
+from nlg_assistant.prompts import PRESETS, PromptError, build_fewshot, build_section, suggested_sections
 from nlg_assistant.tasks import BY_NAME, TASKS, Progress, checked_inputs, stream_progress
 from nlg_assistant.tasks import progress as progress_module
 from nlg_assistant.tasks.article import (
@@ -31,9 +37,11 @@ from nlg_assistant.tasks.article import (
     tokens_per_word,
 )
 from nlg_assistant.tasks.fewshot import (
+    DEFAULT_PRESET,
     examples_from_rows,
     examples_from_spec,
     fewshot_from_spec,
+    fewshot_prompt,
     fewshot_steps,
     first_line,
     preset_rows,
@@ -420,3 +428,89 @@ def test_an_outline_without_usable_headings_gives_one_section_on_the_topic(backe
     steps = list(article_steps(backend, SHORT, "Urban beekeeping", "1.]\n2. ***"))
     assert steps[-1].text.startswith("## Urban beekeeping\n\n")
     assert "no usable heading" in steps[-1].status
+
+
+# ---------------------------------------------------------------------------- defaults and forms
+
+
+@pytest.fixture(scope="module")
+def chat_backend(tiny_chat_model_dir):
+    from nlg_assistant.generation import LocalBackend
+    from nlg_assistant.models import load_model
+
+    return LocalBackend(load_model(str(tiny_chat_model_dir), "cpu"), 64, timeout_s=60)
+
+
+def test_story_without_memory_or_style_is_the_story_alone(backend):
+    recorder = Recorder(backend)
+    list(story_steps(recorder, SHORT, "Once upon a time"))
+    assert recorder.prompts[0].document == "Once upon a time"
+
+
+@pytest.fixture(scope="module")
+def wide_backend(tmp_path_factory):
+    """A tiny base model with a 1024-token window: the presets' examples fit it."""
+    from tiny import make_tiny_model
+
+    from nlg_assistant.generation import LocalBackend
+    from nlg_assistant.models import load_model
+
+    folder = make_tiny_model(tmp_path_factory.mktemp("wide"), window=1024)
+    return LocalBackend(load_model(str(folder), "cpu"), 64, timeout_s=60)
+
+
+def test_fewshot_from_spec_defaults_to_the_default_preset_and_keeps_the_instruction(wide_backend):
+    backend, preset = wide_backend, PRESETS[DEFAULT_PRESET]
+    recorder = Recorder(backend)
+    list(fewshot_from_spec(recorder, SHORT, "bye"))
+    budget = prompt_budget(backend, SHORT)
+    expected = build_fewshot(preset.examples, "bye", preset.instruction, budget=budget, chat=False)
+    assert recorder.prompts[0].document == expected.document
+    pairs = '[["hi", "Hello."], ["thx", "Thank you."]]'
+    list(fewshot_from_spec(recorder, SHORT, "bye", pairs, "Reply politely."))
+    assert recorder.prompts[1].document == (
+        "Reply politely.\n\n### Input:\nhi\n\n### Output:\nHello.\n\n"
+        "### Input:\nthx\n\n### Output:\nThank you.\n\n### Input:\nbye\n\n### Output:\n"
+    )
+
+
+def test_stop_at_line_end_false_keeps_every_line_of_a_one_line_preset(wide_backend):
+    backend = wide_backend
+    settings = GenerationSettings(max_new_tokens=60, temperature=2.0, top_k=0, top_p=1.0, seed=1)
+    preset = PRESETS["Headline"]
+    free = list(fewshot_steps(backend, settings, preset.examples, "bye", preset.instruction))[-1]
+    assert "\n" in free.text.strip()  # this seed writes several lines
+    kept = list(fewshot_from_spec(backend, settings, "bye", "Headline", stop_at_line_end=False))[-1]
+    assert kept.text == free.text
+
+
+def test_fewshot_continue_keeps_the_prompts_notices(backend):
+    pairs = [("hi", "Hello."), ("thx", "")]
+    prompt = fewshot_prompt(backend, SHORT, pairs, "bye", "", "Good")
+    assert prompt.notices == ("Example 2 was skipped: its input or its output is empty.",)
+    assert prompt.document == "### Input:\nhi\n\n### Output:\nHello.\n\n### Input:\nbye\n\n### Output:\nGood"
+
+
+def test_an_outline_without_usable_headings_says_so_in_full(backend):
+    steps = list(article_steps(backend, SHORT, "Urban beekeeping", "1.]"))
+    warning = "\n⚠ The outline has no usable heading, so the article is one section on the topic."
+    assert steps[-1].status.endswith(warning) and steps[-1].status.count("⚠") == 1
+
+
+def test_a_sections_budget_is_measured_on_the_brief_and_heading_alone(backend):
+    """At a long target the section budget is the window left by the brief and heading (no article yet)."""
+    recorder = Recorder(backend)
+    list(article_steps(recorder, SHORT, "Urban beekeeping", "1. Hives", "honey", length_words=20000))
+    least = build_section("Urban beekeeping", "1. Hives", 0, "", "honey", "", "", 20000)
+    room = 256 - CHAT_MARGIN_TOKENS - backend.count_tokens(least.document) - 16
+    assert room < max_new_tokens_limit(256)  # the window, not the target length, sets the budget
+    assert [s.max_new_tokens for s in recorder.settings] == [room]
+
+
+def test_a_chat_models_outline_is_its_reply_alone(chat_backend):
+    recorder = Recorder(chat_backend)
+    steps = list(outline_steps(recorder, SHORT, "Urban beekeeping", length_words=900))
+    assert recorder.prompts[0].messages[1]["content"] == (
+        "Topic: Urban beekeeping\nLength: about 900 words\n\nWrite an outline with exactly 6 sections."
+    )
+    assert steps[-1].text == steps[-1].result.texts[0]  # no "1." opening the list: the chat form has none
