@@ -514,3 +514,28 @@ def test_a_chat_models_outline_is_its_reply_alone(chat_backend):
         "Topic: Urban beekeeping\nLength: about 900 words\n\nWrite an outline with exactly 6 sections."
     )
     assert steps[-1].text == steps[-1].result.texts[0]  # no "1." opening the list: the chat form has none
+
+
+def test_a_fresh_fewshot_answer_leaves_the_whole_budget_to_the_examples(backend):
+    """No open answer takes no room: here the two newest examples fill the window to the last token."""
+    pairs = [(f"hi {i} the fox", f"Hello {i} fox.") for i in range(8)]
+    new_input = " ".join(["bye"] * 33)
+    prompt = fewshot_prompt(backend, SHORT, pairs, new_input)
+    assert prompt.document == (
+        "### Input:\nhi 6 the fox\n\n### Output:\nHello 6 fox.\n\n"
+        "### Input:\nhi 7 the fox\n\n### Output:\nHello 7 fox.\n\n"
+        f"### Input:\n{new_input}\n\n### Output:\n"
+    )
+    assert backend.count_tokens(prompt.document) == prompt_budget(backend, SHORT).limit
+
+
+def test_a_base_models_outline_budget_counts_the_document_form_only(backend):
+    """A topic whose document prompt fits but whose (longer) chat form would not is accepted."""
+    recorder = Recorder(backend)
+    topic = " ".join(["bees"] * 40)
+    steps = list(outline_steps(recorder, SHORT, topic))
+    assert recorder.prompts[0].document == (
+        f"Topic: {topic}\nLength: about 600 words\n\n"
+        "Outline of the article in 4 sections, one numbered heading per line:\n1."
+    )
+    assert steps[-1].text.startswith("1.")
