@@ -539,3 +539,17 @@ def test_a_base_models_outline_budget_counts_the_document_form_only(backend):
         "Outline of the article in 4 sections, one numbered heading per line:\n1."
     )
     assert steps[-1].text.startswith("1.")
+
+
+def test_examples_json_that_is_not_a_list_is_refused_with_the_whole_message():
+    with pytest.raises(PromptError) as refused:
+        examples_from_spec('{"input": "hi", "output": "Hello."}', "")
+    assert str(refused.value) == "examples JSON must be a list of [input, output] pairs"
+
+
+def test_an_article_is_one_draft_and_a_topic_without_letters_gets_the_heading_article(backend):
+    recorder = Recorder(backend)
+    settings = dataclasses.replace(SHORT, num_drafts=2)
+    steps = list(article_steps(recorder, settings, "???", "1.]"))
+    assert steps[-1].text.startswith("## Article\n\n")
+    assert [s.num_drafts for s in recorder.settings] == [1]
