@@ -46,7 +46,7 @@ from nlg_assistant.tasks.fewshot import (
     first_line,
     preset_rows,
 )
-from nlg_assistant.tasks.progress import with_drafts
+from nlg_assistant.tasks.progress import fit_new_tokens, with_drafts
 from nlg_assistant.tasks.story import story_steps
 
 SHORT = GenerationSettings(max_new_tokens=12, seed=7)
@@ -553,3 +553,16 @@ def test_an_article_is_one_draft_and_a_topic_without_letters_gets_the_heading_ar
     steps = list(article_steps(recorder, settings, "???", "1.]"))
     assert steps[-1].text.startswith("## Article\n\n")
     assert [s.num_drafts for s in recorder.settings] == [1]
+
+
+def test_an_article_target_length_that_is_not_whole_is_refused_by_name(backend):
+    with pytest.raises(PromptError) as refused:
+        list(article_steps(backend, SHORT, "Bees", "1. Hives", length_words=600.5))
+    assert str(refused.value) == "The target length must be a whole number (got 600.5)."
+
+
+def test_a_chat_prompts_new_tokens_are_fitted_to_its_messages_joined_by_newlines(chat_backend):
+    prompt = Prompt(document="", messages=({"role": "user", "content": "bees " * 10},) * 3)
+    fitted = fit_new_tokens(chat_backend, GenerationSettings(max_new_tokens=160), prompt)
+    joined = "\n".join(["bees " * 10] * 3)
+    assert fitted.max_new_tokens == 256 - CHAT_MARGIN_TOKENS - chat_backend.count_tokens(joined)
