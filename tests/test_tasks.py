@@ -14,10 +14,16 @@ import re
 import pytest
 
 from nlg_assistant import tasks as tasks_package
-from nlg_assistant.backend import GenerationResult, Prompt, max_new_tokens_limit, prompt_budget
+from nlg_assistant.backend import (
+    CHAT_MARGIN_TOKENS,
+    GenerationResult,
+    Prompt,
+    max_new_tokens_limit,
+    prompt_budget,
+)
 from nlg_assistant.config import GenerationSettings
 from nlg_assistant.limits import InputError
-from nlg_assistant.prompts import PRESETS, PromptError, build_fewshot, suggested_sections
+from nlg_assistant.prompts import PRESETS, PromptError, build_fewshot, build_section, suggested_sections
 from nlg_assistant.tasks import BY_NAME, TASKS, Progress, checked_inputs, stream_progress
 from nlg_assistant.tasks import progress as progress_module
 from nlg_assistant.tasks.article import (
@@ -31,14 +37,16 @@ from nlg_assistant.tasks.article import (
     tokens_per_word,
 )
 from nlg_assistant.tasks.fewshot import (
+    DEFAULT_PRESET,
     examples_from_rows,
     examples_from_spec,
     fewshot_from_spec,
+    fewshot_prompt,
     fewshot_steps,
     first_line,
     preset_rows,
 )
-from nlg_assistant.tasks.progress import with_drafts
+from nlg_assistant.tasks.progress import fit_new_tokens, with_drafts
 from nlg_assistant.tasks.story import story_steps
 
 SHORT = GenerationSettings(max_new_tokens=12, seed=7)
@@ -420,3 +428,141 @@ def test_an_outline_without_usable_headings_gives_one_section_on_the_topic(backe
     steps = list(article_steps(backend, SHORT, "Urban beekeeping", "1.]\n2. ***"))
     assert steps[-1].text.startswith("## Urban beekeeping\n\n")
     assert "no usable heading" in steps[-1].status
+
+
+# ---------------------------------------------------------------------------- defaults and forms
+
+
+@pytest.fixture(scope="module")
+def chat_backend(tiny_chat_model_dir):
+    from nlg_assistant.generation import LocalBackend
+    from nlg_assistant.models import load_model
+
+    return LocalBackend(load_model(str(tiny_chat_model_dir), "cpu"), 64, timeout_s=60)
+
+
+def test_story_without_memory_or_style_is_the_story_alone(backend):
+    recorder = Recorder(backend)
+    list(story_steps(recorder, SHORT, "Once upon a time"))
+    assert recorder.prompts[0].document == "Once upon a time"
+
+
+@pytest.fixture(scope="module")
+def wide_backend(tmp_path_factory):
+    """A tiny base model with a 1024-token window: the presets' examples fit it."""
+    from tiny import make_tiny_model
+
+    from nlg_assistant.generation import LocalBackend
+    from nlg_assistant.models import load_model
+
+    folder = make_tiny_model(tmp_path_factory.mktemp("wide"), window=1024)
+    return LocalBackend(load_model(str(folder), "cpu"), 64, timeout_s=60)
+
+
+def test_fewshot_from_spec_defaults_to_the_default_preset_and_keeps_the_instruction(wide_backend):
+    backend, preset = wide_backend, PRESETS[DEFAULT_PRESET]
+    recorder = Recorder(backend)
+    list(fewshot_from_spec(recorder, SHORT, "bye"))
+    budget = prompt_budget(backend, SHORT)
+    expected = build_fewshot(preset.examples, "bye", preset.instruction, budget=budget, chat=False)
+    assert recorder.prompts[0].document == expected.document
+    pairs = '[["hi", "Hello."], ["thx", "Thank you."]]'
+    list(fewshot_from_spec(recorder, SHORT, "bye", pairs, "Reply politely."))
+    assert recorder.prompts[1].document == (
+        "Reply politely.\n\n### Input:\nhi\n\n### Output:\nHello.\n\n"
+        "### Input:\nthx\n\n### Output:\nThank you.\n\n### Input:\nbye\n\n### Output:\n"
+    )
+
+
+def test_stop_at_line_end_false_keeps_every_line_of_a_one_line_preset(wide_backend):
+    backend = wide_backend
+    settings = GenerationSettings(max_new_tokens=60, temperature=2.0, top_k=0, top_p=1.0, seed=1)
+    preset = PRESETS["Headline"]
+    free = list(fewshot_steps(backend, settings, preset.examples, "bye", preset.instruction))[-1]
+    assert "\n" in free.text.strip()  # this seed writes several lines
+    kept = list(fewshot_from_spec(backend, settings, "bye", "Headline", stop_at_line_end=False))[-1]
+    assert kept.text == free.text
+
+
+def test_fewshot_continue_keeps_the_prompts_notices(backend):
+    pairs = [("hi", "Hello."), ("thx", "")]
+    prompt = fewshot_prompt(backend, SHORT, pairs, "bye", "", "Good")
+    assert prompt.notices == ("Example 2 was skipped: its input or its output is empty.",)
+    assert prompt.document == "### Input:\nhi\n\n### Output:\nHello.\n\n### Input:\nbye\n\n### Output:\nGood"
+
+
+def test_an_outline_without_usable_headings_says_so_in_full(backend):
+    steps = list(article_steps(backend, SHORT, "Urban beekeeping", "1.]"))
+    warning = "\n⚠ The outline has no usable heading, so the article is one section on the topic."
+    assert steps[-1].status.endswith(warning) and steps[-1].status.count("⚠") == 1
+
+
+def test_a_sections_budget_is_measured_on_the_brief_and_heading_alone(backend):
+    """At a long target the section budget is the window left by the brief and heading (no article yet)."""
+    recorder = Recorder(backend)
+    list(article_steps(recorder, SHORT, "Urban beekeeping", "1. Hives", "honey", length_words=20000))
+    least = build_section("Urban beekeeping", "1. Hives", 0, "", "honey", "", "", 20000)
+    room = 256 - CHAT_MARGIN_TOKENS - backend.count_tokens(least.document) - 16
+    assert room < max_new_tokens_limit(256)  # the window, not the target length, sets the budget
+    assert [s.max_new_tokens for s in recorder.settings] == [room]
+
+
+def test_a_chat_models_outline_is_its_reply_alone(chat_backend):
+    recorder = Recorder(chat_backend)
+    steps = list(outline_steps(recorder, SHORT, "Urban beekeeping", length_words=900))
+    assert recorder.prompts[0].messages[1]["content"] == (
+        "Topic: Urban beekeeping\nLength: about 900 words\n\nWrite an outline with exactly 6 sections."
+    )
+    assert steps[-1].text == steps[-1].result.texts[0]  # no "1." opening the list: the chat form has none
+
+
+def test_a_fresh_fewshot_answer_leaves_the_whole_budget_to_the_examples(backend):
+    """No open answer takes no room: here the two newest examples fill the window to the last token."""
+    pairs = [(f"hi {i} the fox", f"Hello {i} fox.") for i in range(8)]
+    new_input = " ".join(["bye"] * 33)
+    prompt = fewshot_prompt(backend, SHORT, pairs, new_input)
+    assert prompt.document == (
+        "### Input:\nhi 6 the fox\n\n### Output:\nHello 6 fox.\n\n"
+        "### Input:\nhi 7 the fox\n\n### Output:\nHello 7 fox.\n\n"
+        f"### Input:\n{new_input}\n\n### Output:\n"
+    )
+    assert backend.count_tokens(prompt.document) == prompt_budget(backend, SHORT).limit
+
+
+def test_a_base_models_outline_budget_counts_the_document_form_only(backend):
+    """A topic whose document prompt fits but whose (longer) chat form would not is accepted."""
+    recorder = Recorder(backend)
+    topic = " ".join(["bees"] * 40)
+    steps = list(outline_steps(recorder, SHORT, topic))
+    assert recorder.prompts[0].document == (
+        f"Topic: {topic}\nLength: about 600 words\n\n"
+        "Outline of the article in 4 sections, one numbered heading per line:\n1."
+    )
+    assert steps[-1].text.startswith("1.")
+
+
+def test_examples_json_that_is_not_a_list_is_refused_with_the_whole_message():
+    with pytest.raises(PromptError) as refused:
+        examples_from_spec('{"input": "hi", "output": "Hello."}', "")
+    assert str(refused.value) == "examples JSON must be a list of [input, output] pairs"
+
+
+def test_an_article_is_one_draft_and_a_topic_without_letters_gets_the_heading_article(backend):
+    recorder = Recorder(backend)
+    settings = dataclasses.replace(SHORT, num_drafts=2)
+    steps = list(article_steps(recorder, settings, "???", "1.]"))
+    assert steps[-1].text.startswith("## Article\n\n")
+    assert [s.num_drafts for s in recorder.settings] == [1]
+
+
+def test_an_article_target_length_that_is_not_whole_is_refused_by_name(backend):
+    with pytest.raises(PromptError) as refused:
+        list(article_steps(backend, SHORT, "Bees", "1. Hives", length_words=600.5))
+    assert str(refused.value) == "The target length must be a whole number (got 600.5)."
+
+
+def test_a_chat_prompts_new_tokens_are_fitted_to_its_messages_joined_by_newlines(chat_backend):
+    prompt = Prompt(document="", messages=({"role": "user", "content": "bees " * 10},) * 3)
+    fitted = fit_new_tokens(chat_backend, GenerationSettings(max_new_tokens=160), prompt)
+    joined = "\n".join(["bees " * 10] * 3)
+    assert fitted.max_new_tokens == 256 - CHAT_MARGIN_TOKENS - chat_backend.count_tokens(joined)
