@@ -96,3 +96,16 @@ def _env() -> dict[str, str]:
         NO_PROXY="127.0.0.1,localhost",
     )
     return env
+
+
+def launch_behind(demo, middleware) -> str:
+    """Launch the gradio `demo` on a free loopback port behind an ASGI `middleware`; returns its URL."""
+    port = free_port()
+    demo.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        app_kwargs={"middleware": [middleware]},
+    )
+    return f"http://127.0.0.1:{port}"

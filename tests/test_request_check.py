@@ -7,7 +7,7 @@ import json
 import gradio as gr
 import httpx2
 import pytest
-from appserver import free_port
+from appserver import launch_behind
 from gradio_client import Client
 from gradio_client.exceptions import ValidationError
 from starlette.middleware import Middleware
@@ -37,16 +37,9 @@ def checked():
     assert endpoints == {"echo": Endpoint(("text", "times"), ("text",), ("text",), 0)}
     options = {"endpoints": endpoints, "max_chars": MAX_CHARS, "trust_proxy": False}
     middleware = Middleware(RequestCheck, queued_bytes=LIMIT, other_bytes=2 * LIMIT, **options)
-    port = free_port()
-    demo.launch(
-        server_name="127.0.0.1",
-        server_port=port,
-        prevent_thread_lock=True,
-        quiet=True,
-        app_kwargs={"middleware": [middleware]},
-    )
+    url = launch_behind(demo, middleware)
     try:
-        yield f"http://127.0.0.1:{port}", demo
+        yield url, demo
     finally:
         demo.close()
 

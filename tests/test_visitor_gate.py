@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import gradio as gr
 import httpx2
 import pytest
-from appserver import free_port
+from appserver import launch_behind
 from starlette.middleware import Middleware
 
 from nlg_assistant.visitor_gate import VisitorGate
@@ -54,16 +54,9 @@ def _gated_app(trust_proxy: bool):
 
     alive = lambda event_id: event_id in demo._queue.event_ids_to_events  # noqa: E731
     middleware = Middleware(gate_factory, max_per_visitor=2, trust_proxy=trust_proxy, alive=alive)
-    port = free_port()
-    demo.launch(
-        server_name="127.0.0.1",
-        server_port=port,
-        prevent_thread_lock=True,
-        quiet=True,
-        app_kwargs={"middleware": [middleware]},
-    )
+    url = launch_behind(demo, middleware)
     try:
-        yield f"http://127.0.0.1:{port}", release, holder
+        yield url, release, holder
     finally:
         release.set()
         demo.close()

@@ -13,7 +13,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nlg_assistant.training.card import _cpu_name, _load_json, _table, generate_samples, plot_losses
+from nlg_assistant.training.card import (
+    _cpu_name,
+    _load_json,
+    _speed_section,
+    _table,
+    generate_samples,
+    plot_losses,
+)
 
 TASK_ROWS = (  # (label, key, format): the per-tab figures of `eval --tasks`
     ("outlines with the asked number of headings", "outline_ok_share", "share"),
@@ -172,16 +179,6 @@ def _samples_section(n: dict, samples: list[dict]) -> str:
             f"```\n{text.strip()}\n```\n"
         )
     return "\n".join(parts)
-
-
-def _speed_section(n: dict) -> str:
-    sp = n["speed"]
-    return (
-        "## Speed\n\n"
-        f"`bench/house_model_speed.py`: {sp['tokens_per_s']:.1f} tokens/s at batch 1 with `model.generate` "
-        f"({sp['threads']} CPU threads, {sp['new_tokens']} new tokens, median of {len(sp['runs'])}) = "
-        f"{sp['ratio_to_target']:.2f}x the {sp['target']:.0f} tok/s target, on shared cores.\n"
-    )
 
 
 def write_card_v2(folder: Path, spec: dict) -> Path:
