@@ -16,7 +16,7 @@ streams accepted/refused, and the app's resident memory (VmRSS) before and after
 
 Not a test: it takes a few minutes. The target (issue 13): the probe's first token within
 ~1 s while one address floods. Both runs are the real app.py; the cap is `VisitorGate`, which
-`ui.launch` installs (a refused join is HTTP 503 with our message).
+`ui.launch` installs (a refused join is HTTP 429 with our message).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A per-visitor cap checked inside an event handler comes too late: gradio's queue
 every event first, so one address that keeps ``--max-queue`` events waiting fills the queue
 ("Queue is full" for everyone else), and each of its events must be dequeued before it can be
 refused (measured in docs/security.md). This middleware answers the join request itself —
-``POST .../queue/join`` (the browser) and ``POST .../call/...`` (REST clients) — with HTTP 503
+``POST .../queue/join`` (the browser) and ``POST .../call/...`` (REST clients) — with HTTP 429
 and our message when the visitor already has `max_per_visitor` events alive, before gradio
 sees it. An event counts from its join until gradio's queue no longer holds it (finished,
 failed or cancelled), which `alive(event_id)` answers; so nothing leaks when a client
@@ -139,8 +139,13 @@ def _event_id(body: bytes) -> str:
 
 
 async def _refuse(send: Send, message: str) -> None:
-    """Answer as gradio does for a full queue (HTTP 503, JSON ``detail``), with our message."""
+    """HTTP 429 (too many requests from this visitor) with our message as JSON ``detail``.
+
+    Not 503, gradio's own "queue full": for a 503 gradio's page and `gradio_client` show their
+    own "busy"/"Queue is full" text; for any other status the page shows ``detail`` (read from
+    gradio 6.31's frontend), and a raw client gets it too.
+    """
     body = json.dumps({"detail": message}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.start", "status": 429, "headers": headers})
     await send({"type": "http.response.body", "body": body})
