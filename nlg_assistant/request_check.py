@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from .limits import InputError, check_text_size
 from .refusals import log_refusal
-from .visitor_gate import ASGIApp, Message, Receive, Scope, Send, scope_visitor
+from .visitor_gate import ASGIApp, Message, Receive, Scope, Send, scope_visitor, send_json
 
 QUEUED_MARKERS = ("/queue/join", "/call/")  # routes whose body becomes a queued event
 UPLOAD_SUFFIXES = ("/upload", "/upload/")  # multipart files: gradio's max_file_size applies
@@ -244,7 +244,4 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 async def _refuse(send: Send, message: str) -> None:
     """HTTP 422 in gradio's validation-error shape (gradio_client raises it with our message)."""
     detail = [{"__type__": "validate", "is_valid": False, "parameter_name": "request", "message": message}]
-    body = json.dumps({"detail": detail}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 422, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send_json(send, 422, {"detail": detail})

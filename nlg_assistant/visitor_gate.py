@@ -145,7 +145,12 @@ async def _refuse(send: Send, message: str) -> None:
     own "busy"/"Queue is full" text; for any other status the page shows ``detail`` (read from
     gradio 6.31's frontend), and a raw client gets it too.
     """
-    body = json.dumps({"detail": message}).encode()
+    await send_json(send, 429, {"detail": message})
+
+
+async def send_json(send: Send, status: int, payload: object) -> None:
+    """Answer the request with `payload` as a JSON body and HTTP `status`."""
+    body = json.dumps(payload).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 429, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
