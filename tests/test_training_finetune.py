@@ -135,6 +135,15 @@ def test_formal_examples_in_the_exact_fewshot_layout():
     assert answer in sentences
 
 
+def test_formal_examples_use_the_preset_in_about_a_third_of_prompts():
+    # at 0.75 the model learnt the preset's own sentences by heart and recited them in other tabs
+    preset = prompts.PRESETS["Formal rewrite"]
+    sentences = [f"{p.replace(',', '')} Number {i}." for i, p in enumerate(PARAS * 200)]
+    examples = finetune.formal_examples(sentences, random.Random(3), 200)
+    with_preset = sum(preset.examples[0][1] in prompt for prompt, _ in examples)
+    assert len(examples) == 200 and 40 <= with_preset <= 80
+
+
 def test_sentences_do_not_end_at_titles_or_initials():
     paragraph = "Then Mrs. Lynde came over to see them all. Mr. Brown and J. M. Barrie sat down by the fire."
     assert finetune.sentences_of([paragraph], min_words=3) == [
