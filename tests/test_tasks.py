@@ -23,16 +23,26 @@ from nlg_assistant.backend import (
 )
 from nlg_assistant.config import GenerationSettings
 from nlg_assistant.limits import InputError
-from nlg_assistant.prompts import PRESETS, PromptError, build_fewshot, build_section, suggested_sections
+from nlg_assistant.prompts import (
+    PRESETS,
+    PromptError,
+    build_fewshot,
+    build_section,
+    parse_outline,
+    suggested_sections,
+)
 from nlg_assistant.tasks import BY_NAME, TASKS, Progress, checked_inputs, stream_progress
 from nlg_assistant.tasks import progress as progress_module
 from nlg_assistant.tasks.article import (
+    HEADING_TOKENS,
     article_steps,
     continue_article_prompt,
     continue_article_steps,
+    joined_result,
     outline_end,
     outline_steps,
     outline_then_article,
+    reseeded,
     section_tokens,
     tokens_per_word,
 )
@@ -321,6 +331,44 @@ def test_outline_asks_for_the_sections_of_the_target_length_and_stops_after_them
     assert outline_end("1. A\nThe fox ran away.\n", 4) == "1. A"  # so does prose after it
     assert outline_end("Sure! Here it is:\n\n1. A\n   - detail\n2. B", 4) is None  # still growing
     assert outline_end("1. A\n2. B", 4) is None
+
+
+def test_a_base_models_outline_is_numbered_by_the_app_one_heading_per_request(backend):
+    recorder = Recorder(backend)
+    settings = GenerationSettings(max_new_tokens=200, seed=4)
+    steps = list(outline_steps(recorder, settings, "Urban beekeeping", length_words=900))
+    final, first = steps[-1], recorder.prompts[0].document
+    lines = final.text.split("\n")
+    assert [line.split(".")[0] for line in lines] == ["1", "2", "3", "4", "5", "6"]  # the asked 6
+    assert parse_outline(final.text) == [line.split(". ", 1)[1] for line in lines]
+    asked = list(dict.fromkeys(p.document for p in recorder.prompts))  # a repeat asks twice
+    assert first.endswith("one numbered heading per line:\n1.") and len(asked) == 6
+    for n, document in enumerate(asked[1:], 2):  # each request continues the list so far
+        assert document == first + final.text.split(f"\n{n}.")[0][2:] + f"\n{n}."
+    assert all(p.stop[-1] == "\n" for p in recorder.prompts)  # a heading ends at its line's end
+    assert {s.max_new_tokens for s in recorder.settings} == {HEADING_TOKENS}
+    assert final.result.texts == (final.text[2:],) and re.match(r"Outline · \d+ tokens", final.status)
+    assert any(s.status.startswith("Outline · Heading 6/6 · Writing") for s in steps[:-1])
+
+
+def test_a_repeated_heading_is_asked_for_once_more_with_the_next_seed(backend):
+    recorder = Recorder(backend)
+    settings = GenerationSettings(max_new_tokens=200, seed=4, temperature=0.0)  # greedy: repeats
+    final = list(outline_steps(recorder, settings, "Urban beekeeping", length_words=900))[-1]
+    lines = [line.split(". ", 1)[1] for line in final.text.split("\n")]
+    assert len(lines) == 6 and len(set(lines)) < 6  # a second try repeats too: the heading is kept
+    assert len(recorder.prompts) > 6 and recorder.prompts[1] == recorder.prompts[2]
+    assert reseeded(settings, 1).seed == 5 and reseeded(GenerationSettings(seed=2**31 - 1), 1).seed == 0
+    assert reseeded(GenerationSettings(seed=-1), 1).seed == -1
+
+
+def test_joined_result_sums_the_requests_of_one_outline():
+    one = GenerationResult(("a",), "eos", 40, 5, 0.2, 10.0, seed=3, notices=("n",))
+    two = GenerationResult(("b",), "length", 45, 15, 0.1, 5.0, seed=3, notices=("n", "m"))
+    total = joined_result([one, two], "a\n2. b")
+    assert total.texts == ("a\n2. b",) and total.finish_reason == "length"
+    assert (total.prompt_tokens, total.generated_tokens, total.time_to_first_token_s) == (40, 20, 0.2)
+    assert total.tokens_per_s == pytest.approx(20 / 3.5) and total.notices == ("n", "m")
 
 
 def test_article_without_outline_drafts_one_and_writes_it(backend):

@@ -31,14 +31,18 @@ def test_edit_distance_and_cer():
 
 
 def test_outline_score_needs_the_asked_number_of_headings():
-    task = taskeval.Task("outline", "", prompts.OUTLINE_STOP, 3)
-    # the prompt ends with "1.": the app shows "1." + the output, cut where the Article tab stops it
-    assert taskeval.score(task, " A\n2. B\n3. C\nTopic: next one\n1. D")["ok"]
-    assert taskeval.score(task, " A\n2. B\n3. C\n4. D\n5. E")["ok"]  # the app stops after 3
-    assert taskeval.shown_outline(" A\n2. B\n3. C\n4. D", 3) == "1. A\n2. B\n3. C"
-    assert not taskeval.score(task, " A\n2. B\n")["ok"]
-    assert not taskeval.score(task, " A\n\n2. B\n3. C")["ok"]  # a blank line ends the list in the app
-    assert not taskeval.score(task, "1. A\n2. B\n3. C")["ok"]  # renumbered: the app shows "1.1. A"
+    task = taskeval.Task("outline", "", prompts.OUTLINE_STOP, 3, "Pip and Mara")
+    assert taskeval.score(task, "1. A\n2. B\n3. C")["ok"]  # what the tab shows (`app_outline`)
+    assert not taskeval.score(task, "1. A\n2. B")["ok"]
+    assert not taskeval.score(task, "1. A\n2. B\n3. C\n4. D")["ok"]
+
+
+def test_app_outline_is_the_article_tabs_own_outline(tmp_path):
+    model, tok = tiny_model(tmp_path)
+    task = taskeval.build_tasks([("Pip and Mara", BOOK)], 1, 0, words)[0]
+    shown = taskeval.app_outline(taskeval.local_backend(model, tok), task, seed=2)
+    assert task.kind == "outline" and task.topic == "Pip and Mara"
+    assert [line.split(".")[0] for line in shown.split("\n")] == [str(n + 1) for n in range(task.expected)]
 
 
 def test_section_score_rejects_apparatus_and_short_output():
@@ -79,7 +83,8 @@ def test_build_tasks_uses_the_app_prompts_on_the_given_books():
     assert tasks == taskeval.build_tasks([("Pip and Mara", BOOK)], 4, 0, words)  # seeded
 
 
-def test_run_tasks_generates_with_a_real_tiny_model(tmp_path):
+def tiny_model(tmp_path):
+    """A 1-layer Llama with a tokenizer trained on BOOK."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from nlg_assistant.training import tokenizer as tk
@@ -96,7 +101,11 @@ def test_run_tasks_generates_with_a_real_tiny_model(tmp_path):
         num_key_value_heads=4,
         max_position_embeddings=1024,
     )
-    model = LlamaForCausalLM(config).eval()
+    return LlamaForCausalLM(config).eval(), tok
+
+
+def test_run_tasks_generates_with_a_real_tiny_model(tmp_path):
+    model, tok = tiny_model(tmp_path)
     tasks = taskeval.build_tasks([("Pip and Mara", BOOK)], 1, 0, words)
     res = taskeval.run_tasks(model, tok, tasks, seed=0)
     assert res["outline_tries"] == res["section_tries"] == res["formal_tries"] == res["story_tries"] == 1

@@ -147,6 +147,8 @@ MESSAGES: dict[str, str] = (
         "task.finish": "finish: {reason}",
         "task.seed": "seed {seed}",
         "task.dropped": "the prompt was too long: its first {count} tokens were left out",
+        "task.outline": "Outline",
+        "task.heading": "Heading {index}/{total}",
         "task.section": "Section {index}/{total} (up to {tokens} tokens)",
         "task.article_total": "Article: {sections} sections, {tokens} tokens in {seconds} s",
         "task.one_draft": "temperature 0 always writes the same text, so only one draft was written",

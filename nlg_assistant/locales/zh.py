@@ -122,6 +122,8 @@ MESSAGES: dict[str, str] = {
     "task.finish": "结束：{reason}",
     "task.seed": "种子 {seed}",
     "task.dropped": "提示词太长：开头的 {count} 个 token 被省略了",
+    "task.outline": "提纲",
+    "task.heading": "第 {index}/{total} 个标题",
     "task.section": "第 {index}/{total} 节（最多 {tokens} 个 token）",
     "task.article_total": "文章：{sections} 节，{tokens} 个 token，用时 {seconds} 秒",
     "task.one_draft": "温度为 0 时每次写出的文本都相同，所以只写了一稿",

@@ -1,7 +1,8 @@
 """Per-tab figures on held-out books, with the app's prompts and each model's own sampling settings.
 
-- outline: share of outlines, as the Article tab shows them (the prompt's "1." + the output, cut where
-  the app stops), that `prompts.parse_outline` reads as exactly the asked number of headings;
+- outline: share of outlines, written by the Article tab's own steps (`tasks.article.outline_steps` on a
+  local backend: the app numbers the lines, the model writes each heading), that `prompts.parse_outline`
+  reads as exactly the asked number of headings;
 - section: share of outputs (cut at the app's stop strings) with >= 20 words and no apparatus line or
   heading in them (`clean.clean_document` leaves them unchanged);
 - few-shot formal rewrite (the app's preset): character error rate of the output as the tab shows it
@@ -31,6 +32,7 @@ class Task:
     prompt: str
     stops: tuple[str, ...]
     expected: object  # outline: heading count; formal: (corrupted, original); story: names; section: None
+    topic: str = ""  # outline: the book's title, the Article tab's topic
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -55,17 +57,6 @@ def cut_at_stops(text: str, stops: tuple[str, ...]) -> str:
     return text[: min(ends)] if ends else text
 
 
-def shown_outline(output: str, wanted: int) -> str:
-    """The outline the Article tab shows for a model's `output`: the prompt's "1." then the output,
-    cut at the stop strings and where the app stops the list (`outline_end`: the asked number of
-    numbered lines, a blank line or prose after the list)."""
-    from nlg_assistant.tasks.article import outline_end
-
-    text = prompts.OUTLINE_PREFIX + cut_at_stops(output, prompts.OUTLINE_STOP)
-    cut = outline_end(text + "\n", wanted)  # the stream's end completes its last line
-    return (text if cut is None else cut).strip()
-
-
 def shown_rewrite(output: str) -> str:
     """The formal rewrite the Few-shot tab shows for a model's `output`: cut at the stop strings and,
     as the preset is one-line, at the end of its first line (the whole text if it has none)."""
@@ -84,7 +75,7 @@ def outline_tasks(books, rng: random.Random, n: int) -> list[Task]:
         title, sections = rng.choice(usable)
         k = rng.randint(3, min(8, len(sections)))
         doc = prompts.build_outline(title, length_words=150 * k).document
-        out.append(Task("outline", doc, prompts.OUTLINE_STOP, k))
+        out.append(Task("outline", doc, prompts.OUTLINE_STOP, k, title))
     return out
 
 
@@ -141,8 +132,8 @@ def build_tasks(books: list[tuple[str, str]], n: int, seed: int, count, limit: i
 
 def score(task: Task, output: str) -> dict:
     """The figure(s) of one try."""
-    if task.kind == "outline":
-        return {"ok": len(prompts.parse_outline(shown_outline(output, task.expected))) == task.expected}
+    if task.kind == "outline":  # `output` is the outline as the tab shows it (`app_outline`)
+        return {"ok": len(prompts.parse_outline(output)) == task.expected}
     text = cut_at_stops(output, task.stops).strip()
     if task.kind == "section":
         lines = "\n".join(line.strip() for line in text.split("\n") if line.strip())
@@ -168,14 +159,39 @@ def generate(model, tok, prompt: str, seed: int, max_new_tokens: int) -> str:
 MAX_NEW = {"outline": 90, "section": 160, "formal": 60, "story": 80}
 
 
+def app_outline(backend, task: Task, seed: int) -> str:
+    """The outline the Article tab shows for `task`: the task layer's own steps, the app's default
+    sampling settings (those of the house model's generation config) with this seed."""
+    from nlg_assistant.config import GenerationSettings
+    from nlg_assistant.tasks.article import outline_steps
+
+    settings = GenerationSettings(max_new_tokens=MAX_NEW["outline"], seed=seed)
+    *_, last = outline_steps(backend, settings, task.topic, length_words=150 * task.expected)
+    return last.text
+
+
+def local_backend(model, tok):
+    """`model` and `tok` as the app's local backend (what the Article tab's steps call)."""
+    from nlg_assistant.generation import LocalBackend
+    from nlg_assistant.models import LoadedModel
+
+    window = model.config.max_position_embeddings
+    loaded = LoadedModel(model, tok, "eval", "cpu", model.dtype, window, chat=False)
+    return LocalBackend(loaded, timeout_s=600)
+
+
 def run_tasks(model, tok, tasks: list[Task], seed: int) -> dict:
     """Per-tab figures of one model on `tasks` (same seeds for every model), plus one sample per tab."""
     rows: dict[str, list[dict]] = {}
     samples: dict[str, str] = {}
+    backend = local_backend(model, tok)
     for i, task in enumerate(tasks):
-        output = generate(model, tok, task.prompt, seed + i, MAX_NEW[task.kind])
+        if task.kind == "outline":
+            output = app_outline(backend, task, seed + i)
+        else:
+            output = cut_at_stops(generate(model, tok, task.prompt, seed + i, MAX_NEW[task.kind]), task.stops)
         rows.setdefault(task.kind, []).append(score(task, output))
-        samples.setdefault(task.kind, cut_at_stops(output, task.stops))
+        samples.setdefault(task.kind, output)
     return summarise(rows) | {"samples": samples}
 
 
