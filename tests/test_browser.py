@@ -263,6 +263,43 @@ def test_article_outline_then_sections(page):
     assert article.startswith("## Hives\n\n") and "\n\n## Honey\n\n" in article
 
 
+def _fresh_page(browser, url: str):
+    """A page in a context of its own (a second tab of the same visitor: same address)."""
+    page = browser.new_context(viewport=VIEWPORT).new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(url)
+    page.locator("#story-generate").wait_for()
+    return page
+
+
+def test_one_visitor_over_the_cap_is_told_why_and_keeps_the_text(browser, long_tiny_model, tmp_path):
+    args = ["--model", str(long_tiny_model), "--engine", "simple", "--max-per-visitor", "1"]
+    app = start_app(args, tmp_path / "app.log")
+    first, second = _fresh_page(browser, app.url), _fresh_page(browser, app.url)
+    try:
+        _output(first, "story").fill("Once upon a time there was a little fox")
+        _set_setting(first, "Max new tokens", 1024)
+        _set_seed(first, LONG_SEED)
+        first.locator("#story-generate").click()
+        assert len(_lengths_while_streaming(first, "story", count=2)) == 2  # the first is running
+        _output(second, "story").fill("My own story stays.")
+        second.locator("#story-generate").click()
+        toast = second.locator(".toast-body").filter(has_text="You already have 1 request running")
+        toast.wait_for()  # our reason (HTTP 429), not gradio's generic "busy" text
+        assert "press Stop" in toast.inner_text()
+        assert _output(second, "story").input_value() == "My own story stays."
+        first.locator("#story-stop").click()
+        _wait_for_status(first, "story", "finish:")
+        _set_setting(second, "Max new tokens", 8)
+        second.locator("#story-generate").click()  # the slot is free again
+        assert "finish:" in _wait_for_status(second, "story", "finish: eos", "finish: length")
+        assert _output(second, "story").input_value().startswith("My own story stays.")
+    finally:
+        first.context.close()
+        second.context.close()
+        app.stop()
+
+
 # ---------------------------------------------------------------------------- the writer's desk
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import httpx2
 import pytest
 from appserver import start_app
@@ -75,6 +76,19 @@ def test_a_flood_from_one_address_leaves_another_served(app):
         for _, flood_id in answers[:2]:
             _outcome(flooder, app.url, "story", flood_id)
     assert app.log().count("refused a request from 127.0.0.2: You already have 2") == 4  # one each
+
+
+def test_gradio_client_gets_the_busy_reason_in_the_429_it_raises(app):
+    slow = _story("Once upon a time", max_new_tokens=800, temperature=0.0)
+    with _http("127.0.0.1") as same_visitor:
+        running = [_call(same_visitor, app.url, "story", slow) for _ in range(2)]
+        assert [code for code, _ in running] == [200, 200]
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            Client(app.url, verbose=False).predict("A third story", api_name="/story")
+        assert refused.value.response.status_code == 429
+        assert refused.value.response.json() == {"detail": BUSY}  # where docs/security.md points
+        for _, event_id in running:
+            _outcome(same_visitor, app.url, "story", event_id)
 
 
 def test_a_flood_of_refusals_fills_no_log(app):
