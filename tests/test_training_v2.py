@@ -312,6 +312,13 @@ def test_card_v2_prints_the_measured_numbers_of_both_models(v2_data, tmp_path):
         "speed": str(speed),
     }
     readme = write_card_v2(shipped, spec).read_text()
+    assert "Warm start from v1's weights" in readme and "6 steps" in readme
+    readme = write_card_v2(
+        shipped, spec | {"earlier_runs": [spec["run"]], "hardware": "a toaster"}
+    ).read_text()
+    tokens = json.loads((tmp_path / "run" / "summary.json").read_text())["tokens_seen_this_run"]
+    assert "the end of 1 earlier run(s)" in readme and "Hardware: a toaster" in readme
+    assert f"in all v2 trained on {2 * tokens / 1e6:.1f} M tokens after v1" in readme
     v2, v1 = results[str(shipped)], results[str(other)]
     assert f"| held-out perplexity | **{v2['ppl']:.2f}** | {v1['ppl']:.2f} |" in readme
     assert f"{v2['trigram_ppl']:.2f}" in readme and "outline 3, formal 2" in readme

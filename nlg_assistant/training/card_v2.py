@@ -49,8 +49,31 @@ def collect_v2(spec: dict, folder: Path) -> dict:
         "folder_bytes": sum(
             f.stat().st_size for f in folder.iterdir() if f.suffix in (".safetensors", ".json")
         ),
-        "hardware": f"{_cpu_name()}, 1 training thread (2 shared cores, other jobs running)",
+        "hardware": spec.get("hardware") or f"{_cpu_name()}, 2 shared cores",
+        "earlier": [_run_record(Path(r)) for r in spec.get("earlier_runs", [])],
     }
+
+
+def _run_record(run: Path) -> dict:
+    """An earlier run's summary and settings (for the lineage line of the card)."""
+    return _load_json(run / "summary.json") | {"settings": _load_json(run / "settings.json")}
+
+
+def _lineage(n: dict) -> str:
+    """How the weights got to this run's start: v1, then each earlier run (none: v1 itself)."""
+    earlier = n["earlier"]
+    if not earlier:
+        return f"Warm start from v1's weights (`{n['settings']['init_from']}`)"
+    steps = "; ".join(
+        f"{e['tokens_seen_this_run'] / 1e6:.1f} M tokens in {e['seconds'] / 60:.0f} minutes, decayed with "
+        f"{e['settings']['mix_frac']:.0%} mix rows" + (" (from v1's weights)" if i == 0 else "")
+        for i, e in enumerate(earlier)
+    )
+    total = sum(e["tokens_seen_this_run"] for e in [*earlier, n["summary"]])
+    return (
+        f"Warm start from `{n['settings']['init_from']}`, the end of {len(earlier)} earlier run(s) "
+        f"({steps}); in all v2 trained on {total / 1e6:.1f} M tokens after v1"
+    )
 
 
 def _head(n: dict) -> str:
@@ -115,14 +138,15 @@ def _training_section(n: dict) -> str:
     sched = m["schedule"]
     return (
         "## Training\n\n"
-        f"Warm start from v1's weights (`{s['init_from']}`) with rope_theta raised to {s['rope_theta']:g}. "
+        f"{_lineage(n)}; rope_theta {s['rope_theta']:g}. "
         "Next-token cross-entropy; Muon (fp32 Newton-Schulz, update RMS matched to AdamW's) on the hidden "
         f"matrices and AdamW on embeddings and norms, one peak rate {s['lr']:g}; warm-up {s['warmup_steps']} "
         f"steps, stable, then a 1-sqrt decay to {s['min_lr_ratio']:g} of the peak over the last "
         f"{sched['decay_steps']} steps, on {s['decay_seq_len']}-token windows with "
         f"{s['mix_frac']:.0%} of the rows from the fine-tuning mix. Batch {s['batch_size']}; "
         f"{m['step']:,} steps, "
-        f"{m['tokens_seen_this_run'] / 1e6:.1f} M tokens, {m['seconds'] / 60:.0f} minutes. Hardware: "
+        f"{m['tokens_seen_this_run'] / 1e6:.1f} M tokens, {m['seconds'] / 60:.0f} minutes in this run. "
+        "Hardware: "
         f"{n['hardware']}. v1's history (pre-training from scratch, the distillation comparison) is in "
         "`docs/storyteller_v1.md` of the repository.\n\n![loss curve](loss_curve.png)\n"
     )

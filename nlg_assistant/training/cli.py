@@ -67,7 +67,7 @@ def _add_v2(sub) -> None:
     mix = sub.add_parser("mix", help="build the fine-tuning mix (task examples) from the training books")
     _add_split_flags(mix)
     mix.add_argument("--out", default="data/v2/mix.bin", help="token file (+ .json counts, .sample.txt)")
-    mix.add_argument("--limit", type=int, default=400, help="prompt token budget of the section examples")
+    mix.add_argument("--limit", type=int, default=300, help="prompt token budget of the section examples")
     mix.add_argument(
         "--extra-data", nargs="*", help="books in no split (e.g. the ELTeC novels): outlines, formal rewrites"
     )
