@@ -7,6 +7,7 @@ import pytest
 from nlg_assistant import locales
 from nlg_assistant.backend import GenerationResult
 from nlg_assistant.config import SETTINGS, GenerationSettings, SettingsError
+from nlg_assistant.document import DocumentError, decode_upload, from_markdown
 from nlg_assistant.locales import en, zh
 from nlg_assistant.prompts import PRESETS, PromptError
 from nlg_assistant.prompts.story import build_story
@@ -60,6 +61,25 @@ def test_the_task_layers_errors_read_in_chinese():
     with pytest.raises(PromptError) as empty:
         build_story("   ")
     assert locales.translate("zh", str(empty.value)) == "故事是空的：写几句话，让模型接着写。"
+
+
+def test_an_outlines_status_and_the_file_checks_read_in_chinese():
+    line = "Outline · Heading 2/6 · Writing… 14 characters so far"
+    assert locales.translate("zh", line) == "提纲 · 第 2/6 个标题 · 正在写作…… 已写 14 个字符"
+    refused = []
+    for data, limit in [(b"x" * 20, 10), (b"\x00bin", 10), (b"\xff\xfe\xfa", 10)]:
+        with pytest.raises(DocumentError) as error:
+            decode_upload(data, limit)
+        refused.append(locales.translate("zh", str(error.value)))
+    assert refused == [
+        "文件大小为 20 字节；最多只能打开 10 字节的文件",
+        "该文件不是文本（含有二进制数据）；请打开 .md 或 .txt 文件",
+        "该文件不是 UTF-8 文本；请另存为 UTF-8 后再打开",
+    ]
+    for text in ["---\nbad line\n---\nx", '---\ntopic: "unclosed\n---\nx', "---\ntopic: 'a'\n"]:
+        with pytest.raises(DocumentError) as error:
+            from_markdown(text, ("story", "topic"), "story")
+        assert locales.translate("zh", str(error.value)).startswith("文件头信息"), str(error.value)
 
 
 def test_a_line_no_template_knows_stays_as_it_is():

@@ -18,7 +18,7 @@ import gradio as gr
 from .. import document as doc
 from ..limits import LimitError
 from ..locales import LANGUAGES, message
-from .i18n import language, phrase, say
+from .i18n import language, localized, phrase, say
 from .output import OutputArea, span_line, streaming
 from .serving import Serving, refused
 
@@ -141,7 +141,7 @@ def _open_handler(area: OutputArea) -> Callable[..., list]:
             text = doc.decode_upload(data, UPLOAD_LIMIT_BYTES)
             opened = doc.from_markdown(text, area.names, area.main)
         except doc.DocumentError as error:
-            problem = say("status.open_failed", error=error)
+            problem = say("status.open_failed", error=localized(str(error)))
             gr.Warning(problem)
             return [*keep, f"⚠ {problem}", gr.skip()]
         opened = {name: _coerce(value, fields.get(name)) for name, value in opened.items()}
