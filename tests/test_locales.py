@@ -82,6 +82,26 @@ def test_an_outlines_status_and_the_file_checks_read_in_chinese():
         assert locales.translate("zh", str(error.value)).startswith("文件头信息"), str(error.value)
 
 
+@pytest.mark.parametrize(
+    ("show_host", "expected"),
+    [(False, "无法连接模型服务器——它在运行吗？"), (True, "无法连接位于 {url} 的模型服务器——它在运行吗？")],
+)
+def test_a_remote_servers_errors_read_in_chinese(show_host, expected):
+    from appserver import free_port
+
+    from nlg_assistant.backend import GenerationError, Prompt
+    from nlg_assistant.config import AppConfig
+    from nlg_assistant.remote import OpenAIBackend
+
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    config = AppConfig(backend="openai", base_url=url, model="m", show_backend_host=show_host)
+    with pytest.raises(GenerationError) as caught:  # nothing listens there: a real connection error
+        OpenAIBackend.from_config(config).start(Prompt(document="Hi"), GenerationSettings())
+    assert locales.translate("zh", str(caught.value)) == expected.format(url=url)
+    busy = f"the model server at {url} is busy (503): Service Unavailable"  # a URL is one word
+    assert locales.translate("zh", busy) == f"位于 {url} 的模型服务器正忙（503）：Service Unavailable"
+
+
 def test_a_line_no_template_knows_stays_as_it_is():
     assert locales.translate("zh", "the server said no") == "the server said no"
     assert locales.translate("zh", "") == ""

@@ -112,10 +112,11 @@ def _patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
 
 
 def _pattern(template: str) -> re.Pattern[str]:
-    """'{count} tokens' -> r'(?P<count>.+?)\\ tokens'."""
+    """'{count} tokens' -> r'(?P<count>.+?)\\ tokens'; a `{url}` is one word (so "the model server at
+    {url}" does not swallow the rest of "... at http://h/v1 is busy (503): ...")."""
     regex = ""
     for literal, name, _, _ in string.Formatter().parse(template):
         regex += re.escape(literal)
         if name:
-            regex += f"(?P<{name}>.+?)"
+            regex += f"(?P<{name}>\\S+)" if name == "url" else f"(?P<{name}>.+?)"
     return re.compile(regex, re.DOTALL)

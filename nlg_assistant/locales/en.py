@@ -155,6 +155,25 @@ MESSAGES: dict[str, str] = (
         "task.front_matter_line": "the front matter's line {line} is not 'name: value'",
         "task.front_matter_value": "the front matter's value of {name} is not a quoted string",
         "task.front_matter_open": "the front matter (between '---' lines) is never closed",
+        "term.the model server": "the model server",
+        "task.remote_where": "the model server at {url}",
+        "task.remote_timeout": (
+            "{where} sent nothing for {seconds} s (overloaded, or still loading the model?)"
+        ),
+        "task.remote_broke": "the connection to {where} broke mid-answer (server stopped or restarted?)",
+        "task.remote_unreachable": "cannot reach {where} — is it running?",
+        "task.remote_error": "{where} reported an error: {error}",
+        "task.remote_failed": "request to {where} failed: {error}",
+        "task.remote_key": "{where} refused the API key (HTTP {code}) — check --api-key-env",
+        "task.remote_busy": "{where} is busy ({code}): {message}",
+        "task.remote_http": "{where} answered HTTP {code}: {message}",
+        "task.remote_no_reason": "{where} ended the answer without saying why (was it restarted?)",
+        "task.remote_no_list": "{where} does not list its models; pass --model",
+        "task.remote_refused_all": "{where} refused every form of the request",
+        "task.remote_unknown_model": "{where} has no model {model}; it serves: {served}",
+        "task.remote_no_logprobs": (
+            "this model server does not offer next-token alternatives (it sends no logprobs)"
+        ),
         "task.section": "Section {index}/{total} (up to {tokens} tokens)",
         "task.article_total": "Article: {sections} sections, {tokens} tokens in {seconds} s",
         "task.one_draft": "temperature 0 always writes the same text, so only one draft was written",
