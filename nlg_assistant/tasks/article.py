@@ -99,10 +99,11 @@ def numbered_outline(
     repeated heading is asked for once more; an empty one or Stop ends the outline with what it has.
     """
     per_line = dataclasses.replace(settings, max_new_tokens=min(settings.max_new_tokens, HEADING_TOKENS))
-    done, results = "", []
+    headings: list[str] = []
+    results: list[GenerationResult] = []
     for number in range(1, wanted + 1):
-        opened = f"{done}\n{number}." if done else OUTLINE_PREFIX  # the prompt already ends with "1."
-        line = dataclasses.replace(
+        opened = "".join(f"{n}. {h}\n" for n, h in enumerate(headings, 1)) + f"{number}."
+        line = dataclasses.replace(  # the prompt itself ends with the first "1."
             prompt, document=prompt.document + opened[len(OUTLINE_PREFIX) :], stop=(*prompt.stop, "\n")
         )
         label = f"{OUTLINE_LABEL} · Heading {number}/{wanted} · "  # locales: task.outline, task.heading
@@ -110,13 +111,14 @@ def numbered_outline(
             result = yield from _heading(backend, line, reseeded(per_line, attempt), opened, label)
             results.append(result)
             heading = " ".join(clean_text(result.texts[0]).split())  # one clean line
-            if result.finish_reason == "stopped" or (heading and f" {heading}\n" not in f"{done}\n"):
+            if result.finish_reason == "stopped" or (heading and heading not in headings):
                 break
         if not heading or result.finish_reason == "stopped":
             break
-        done = f"{opened} {heading}"
-    total = joined_result(results, done[len(OUTLINE_PREFIX) :])
-    yield Progress(done, f"{OUTLINE_LABEL} · {total.status_line()}", total)
+        headings.append(heading)
+    outline = "\n".join(f"{n}. {h}" for n, h in enumerate(headings, 1))
+    total = joined_result(results, outline[len(OUTLINE_PREFIX) :])
+    yield Progress(outline, f"{OUTLINE_LABEL} · {total.status_line()}", total)
 
 
 def _heading(
