@@ -95,6 +95,15 @@ def test_story_chat_form_labels_the_notes_and_the_empty_story_error_says_what_to
         build_story("  ")
 
 
+def test_a_story_or_a_section_ends_where_the_few_shot_layout_starts() -> None:
+    # the house model slipped into "### Output:" blocks in 3 of 12 story continuations
+    from nlg_assistant.prompts import SECTION_STOP, STORY_STOP
+
+    assert build_story("Once upon a time", "Pip", "Warm").stop == STORY_STOP
+    assert {f"\n{INPUT_TAG}", f"\n{OUTPUT_TAG}", "\n## Input:", "\n## Output:"} == set(STORY_STOP)
+    assert {"\n## ", "\n# ", f"\n{INPUT_TAG}", f"\n{OUTPUT_TAG}"} == set(SECTION_STOP)
+
+
 def test_story_without_notes_is_exactly_the_story() -> None:
     assert build_story("Once upon a time").document == "Once upon a time"
     assert build_story("Line one\n").document == "Line one\n"  # a newline the user typed is kept

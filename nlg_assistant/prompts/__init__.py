@@ -39,7 +39,7 @@ from .article import (
 )
 from .common import PromptError, clean_text
 from .fewshot import FEWSHOT_STOP, INPUT_TAG, MAX_EXAMPLES, OUTPUT_TAG, PRESETS, Preset, build_fewshot
-from .story import build_story
+from .story import STORY_STOP, build_story
 
 __all__ = [
     "FEWSHOT_STOP",
@@ -53,6 +53,7 @@ __all__ = [
     "OUTPUT_TAG",
     "PRESETS",
     "SECTION_STOP",
+    "STORY_STOP",
     "Preset",
     "PromptError",
     "build_fewshot",

@@ -20,9 +20,10 @@ from .common import (
     _whole_number,
     clean_text,
 )
+from .fewshot import FEWSHOT_STOP
 
 MIN_LENGTH_WORDS, MAX_LENGTH_WORDS = 50, 20000
-SECTION_STOP = ("\n## ", "\n# ")
+SECTION_STOP = ("\n## ", "\n# ", *FEWSHOT_STOP)  # the next heading; the few-shot layout never belongs
 OUTLINE_STOP = ("\nTopic:",)
 OUTLINE_PREFIX = "1."  # the document form ends with it: the outline's text starts after it
 MAX_HEADING_CHARS = 80  # a drafted "heading" can be a whole paragraph; prompts use at most this much

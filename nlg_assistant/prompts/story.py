@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from ..backend import Prompt, TokenBudget
 from .common import Messages, _block, _check_fits, _counted, _fit_tail, _messages, _required
+from .fewshot import FEWSHOT_STOP
+
+# A story never contains the few-shot tab's layout: the house model, trained on the app's task layouts,
+# slipped into "### Output:" blocks in 3 of 12 story continuations (and once wrote "## Input:"), so a
+# story ends where such a line starts.
+STORY_STOP = (*FEWSHOT_STOP, "\n## Input:", "\n## Output:")
 
 _STORY_SYSTEM = (
     "You are a fiction co-writer. Continue the user's story from exactly where it stops, in the "
@@ -57,4 +63,4 @@ def build_story(
     _check_fits(counted(""), budget, "shorten the memory and style notes.")
     kept, notices = _fit_tail(text.lstrip("\n"), counted, budget, what)
     document, messages = render(kept)
-    return Prompt(document=document, messages=messages, notices=notices)
+    return Prompt(document=document, messages=messages, stop=STORY_STOP, notices=notices)
