@@ -107,8 +107,9 @@ def numbered_outline(
             prompt, document=prompt.document + opened[len(OUTLINE_PREFIX) :], stop=(*prompt.stop, "\n")
         )
         label = f"{OUTLINE_LABEL} · Heading {number}/{wanted} · "  # locales: task.outline, task.heading
+        shown = opened[: -len(f"{number}.")].rstrip("\n")  # the headings so far (the text only grows)
         for attempt in range(2):
-            result = yield from _heading(backend, line, reseeded(per_line, attempt), opened, label)
+            result = yield from _heading(backend, line, reseeded(per_line, attempt), shown, label)
             results.append(result)
             heading = " ".join(clean_text(result.texts[0]).split())  # one clean line
             if result.finish_reason == "stopped" or (heading and heading not in headings):
@@ -122,12 +123,14 @@ def numbered_outline(
 
 
 def _heading(
-    backend: Backend, line: Prompt, settings: GenerationSettings, opened: str, label: str
+    backend: Backend, line: Prompt, settings: GenerationSettings, shown: str, label: str
 ) -> Generator[Progress, None, GenerationResult]:
-    """Stream one heading's request (its running updates); return its result."""
-    for progress in stream_progress(backend, line, settings, opened, label):
+    """Run one heading's request; return its result. Its running updates show `shown` (the headings
+    so far) and the count of characters written: the heading itself appears once it is complete and
+    cleaned (and maybe asked for again), so a streamed outline only ever grows."""
+    for progress in stream_progress(backend, line, settings, "", label):
         if progress.result is None:
-            yield progress
+            yield dataclasses.replace(progress, text=shown)
     return progress.result
 
 
