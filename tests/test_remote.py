@@ -401,7 +401,8 @@ def test_the_cli_streams_through_a_real_server(servers) -> None:
 
     command = [
         sys.executable, "-m", "nlg_assistant", "story", "Once upon a time", "--backend", "openai",
-        "--base-url", servers[0].url, "--model", str(servers[0].model_dir), "--max-new-tokens", "6", "--seed", "3",
+        "--base-url", servers[0].url, "--model", str(servers[0].model_dir),
+        "--max-new-tokens", "6", "--seed", "3",
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
