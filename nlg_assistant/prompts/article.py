@@ -98,7 +98,7 @@ def build_outline(
     return Prompt(document=forms[0], messages=forms[1], stop=OUTLINE_STOP)
 
 
-def _numbered(headings: Sequence[str], first: int = 0) -> str:
+def numbered_headings(headings: Sequence[str], first: int = 0) -> str:
     """Headings as a numbered list (numbers from `first` + 1), one per line."""
     return "\n".join(f"{i}. {heading}" for i, heading in enumerate(headings, first + 1))
 
@@ -113,7 +113,7 @@ def _section_forms(
     words = max(30, round(brief.length_words / len(headings)))
     heading = headings[index]
     first = max(0, index - span)
-    outline = _numbered(headings[first : index + span + 1], first)
+    outline = numbered_headings(headings[first : index + span + 1], first)
     article = f"{written}\n\n" if written else ""
     document = f"{brief.lines()}\n\nOutline:\n{outline}\n\nArticle:\n\n{article}## {heading}\n"
     system = (

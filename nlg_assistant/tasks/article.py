@@ -24,6 +24,7 @@ from ..prompts import (
     build_section,
     build_story,
     clean_text,
+    numbered_headings,
     outline_headings,
     suggested_sections,
 )
@@ -102,12 +103,12 @@ def numbered_outline(
     headings: list[str] = []
     results: list[GenerationResult] = []
     for number in range(1, wanted + 1):
-        opened = "".join(f"{n}. {h}\n" for n, h in enumerate(headings, 1)) + f"{number}."
+        shown = numbered_headings(headings)  # the headings so far (the streamed text only grows)
+        opened = f"{shown}\n{number}." if shown else OUTLINE_PREFIX
         line = dataclasses.replace(  # the prompt itself ends with the first "1."
             prompt, document=prompt.document + opened[len(OUTLINE_PREFIX) :], stop=(*prompt.stop, "\n")
         )
         label = f"{OUTLINE_LABEL} · Heading {number}/{wanted} · "  # locales: task.outline, task.heading
-        shown = opened[: -len(f"{number}.")].rstrip("\n")  # the headings so far (the text only grows)
         for attempt in range(2):
             result = yield from _heading(backend, line, reseeded(per_line, attempt), shown, label)
             results.append(result)
@@ -117,7 +118,7 @@ def numbered_outline(
         if not heading or result.finish_reason == "stopped":
             break
         headings.append(heading)
-    outline = "\n".join(f"{n}. {h}" for n, h in enumerate(headings, 1))
+    outline = numbered_headings(headings)
     total = joined_result(results, outline[len(OUTLINE_PREFIX) :])
     yield Progress(outline, f"{OUTLINE_LABEL} · {total.status_line()}", total)
 
