@@ -197,6 +197,19 @@ def test_build_mix_counts_and_skips_books_without_chapters(n_chapters):
         assert any(p.startswith("Topic: Pip and Mara\n") for p, _ in examples)
 
 
+def test_quota_overrides_change_only_the_named_kinds():
+    book = _book(5) + "\n" + "\n".join(PARAS * 4)
+    base = finetune.build_mix([("Pip and Mara", book)], 0, words)[1]
+    more = finetune.quota_from(["formal=40", "story=0"])
+    assert more == finetune.Quota(formal=40, story=0)
+    kinds = finetune.build_mix([("Pip and Mara", book)], 0, words, quotas=(more, finetune.EXTRA_QUOTA))[1]
+    assert kinds["formal"] > base["formal"] and kinds["story"] == 0 < base["story"]
+    assert kinds["outline"] == base["outline"]
+    for bad in (["novel=3"], ["formal=x"], ["formal"]):
+        with pytest.raises(ValueError, match="bad quota"):
+            finetune.quota_from(bad)
+
+
 def test_extra_books_give_only_outlines_and_formal_rewrites():
     book = _book(5) + "\n" + "\n".join(PARAS * 4)
     _, kinds = finetune.build_mix([], 0, words, extra_books=[("Pip and Mara", book)])

@@ -78,8 +78,9 @@ def test_build_tasks_uses_the_app_prompts_on_the_given_books():
                 t.prompt.startswith("Topic: Pip and Mara\n")
                 and t.prompt.rstrip("\n").split("\n")[-1][:3] == "## "
             )
-        if t.kind == "story":
+        if t.kind == "story":  # scored on what the Story tab shows: cut where the app's stream ends
             assert t.prompt.startswith("[Memory: ") and set(t.expected) <= {"Pip", "Mara"}
+            assert t.stops == prompts.build_story(BOOK[:200]).stop
     assert tasks == taskeval.build_tasks([("Pip and Mara", BOOK)], 4, 0, words)  # seeded
 
 

@@ -158,19 +158,21 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "Formal rewrite",
             "Rewrite the informal message in a polite, formal register. Keep its meaning.",
+            # Light edits that keep the writer's words (spelling out shorthand, capitals, punctuation, a
+            # formal turn of phrase): the message stays the writer's, and a small base model learns from
+            # such examples to copy the input with edits instead of inventing a new sentence.
             (
                 (
                     "hey, can't make it tmrw, something came up. can we move it?",
-                    "I am afraid I will not be able to attend tomorrow because of an unexpected "
-                    "commitment. Would it be possible to reschedule?",
+                    "Hello, I cannot make it tomorrow, as something has come up. Could we move it?",
                 ),
                 (
                     "the report's late cuz the data was a total mess",
-                    "The report has been delayed because the source data required extensive cleaning.",
+                    "The report is late because the data was in a very poor state.",
                 ),
                 (
                     "thx a lot for helping out last week, u really saved us",
-                    "Thank you very much for your help last week; it made a decisive difference to our team.",
+                    "Thank you very much for helping out last week; you really saved us.",
                 ),
             ),
             one_line=True,  # a message's rewrite is one line: a small model's text after it is not part of it

@@ -72,6 +72,10 @@ def _add_v2(sub) -> None:
         "--extra-data", nargs="*", help="books in no split (e.g. the ELTeC novels): outlines, formal rewrites"
     )
     mix.add_argument("--extra-manifest", default=None, help="titles of the --extra-data books (TSV)")
+    mix.add_argument(
+        "--quota", nargs="*", default=[], metavar="KIND=N", help="examples per training book (e.g. formal=60)"
+    )
+    mix.add_argument("--extra-quota", nargs="*", default=[], metavar="KIND=N", help="per extra book")
     train = sub.add_parser("train-v2", help="Muon + WSD training, resumable, decay at seq 512 with the mix")
     _add_train_flags(train, V2Settings, "data/v2")
     export = sub.add_parser("export-v2", help="a train-v2 run's latest checkpoint as a model folder")
@@ -153,7 +157,8 @@ def _run_mix(args) -> None:
 
     extra_files = [Path(v) for v in args.extra_data or []]
     extra = finetune.extra_books(extra_files, Path(args.extra_manifest) if args.extra_manifest else None)
-    examples, kinds = finetune.build_mix(books, args.seed, count, args.limit, extra)
+    quotas = finetune.quota_from(args.quota), finetune.quota_from(args.extra_quota, finetune.EXTRA_QUOTA)
+    examples, kinds = finetune.build_mix(books, args.seed, count, args.limit, extra, quotas=quotas)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     info = {"books": len(books), "extra_books": len(extra), "examples": kinds}

@@ -22,7 +22,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 from nlg_assistant import prompts
 from nlg_assistant.backend import TokenBudget
@@ -368,6 +368,18 @@ class Quota:
 EXTRA_QUOTA = Quota(outline=14, section=0, formal=4, title=0, fable=0, story=0)
 
 
+def quota_from(pairs: list[str], base: Quota = Quota()) -> Quota:
+    """`base` with the "kind=N" overrides in `pairs` (the `mix --quota` flag); ValueError on a bad one."""
+    kinds = {f.name for f in fields(Quota)}
+    changes = {}
+    for pair in pairs:
+        kind, _, number = pair.partition("=")
+        if kind not in kinds or not number.isdigit():
+            raise ValueError(f"bad quota {pair!r}: expected KIND=N with KIND one of {sorted(kinds)}")
+        changes[kind] = int(number)
+    return replace(base, **changes)
+
+
 def book_outlines(title: str, raw: str, sections: list[Section], rng: random.Random, n: int) -> list[Example]:
     """Outlines from the chapter headings and, when it differs, from the contents list."""
     headings = [s.title for s in sections]
@@ -405,13 +417,15 @@ def build_mix(
     limit: int = 400,
     extra_books: list[tuple[str, str]] = (),
     runs: dict[str, int] | None = None,
+    quotas: tuple[Quota, Quota] = (Quota(), EXTRA_QUOTA),
 ) -> tuple[list[Example], dict]:
     """Examples from (title, raw text) training books (the full `Quota`) and extra books (only outlines
-    and formal rewrites, `EXTRA_QUOTA`), shuffled with the short kinds in runs (`RUNS`); and the number
-    of each kind."""
+    and formal rewrites, `EXTRA_QUOTA`; `quotas` replaces both), shuffled with the short kinds in runs
+    (`RUNS`); and the number of each kind."""
     rng = random.Random(seed)
     tagged, kinds = [], {}
-    for (title, raw), quota in [*((b, Quota()) for b in books), *((b, EXTRA_QUOTA) for b in extra_books)]:
+    own, extra = quotas
+    for (title, raw), quota in [*((b, own) for b in books), *((b, extra) for b in extra_books)]:
         for kind, found in book_examples(title, raw, rng, count, limit, quota).items():
             tagged += [(kind, example) for example in found]
             kinds[kind] = kinds.get(kind, 0) + len(found)

@@ -113,7 +113,7 @@ def story_tasks(books, rng: random.Random, n: int) -> list[Task]:
         s = rng.choice(sections)
         doc, _, names = finetune.story_prompt(s.paragraphs, rng.randrange(len(s.paragraphs)), rng)
         if names:
-            out.append(Task("story", doc, ("\n[Memory:",), tuple(names)))
+            out.append(Task("story", doc, prompts.STORY_STOP, tuple(names)))
     return out
 
 
