@@ -95,7 +95,7 @@ def test_status_lines_and_warnings_are_chinese_too(browser, server):
         page.wait_for_timeout(100)
     status = _wait_for_status(page, "story", "结束：")
     assert "个 token" in status and "tokens" not in status
-    assert "字" in page.locator("#story-saved").inner_text()
+    page.locator("#story-saved").get_by_text("字").wait_for()  # saved once the tab settles
     page.locator("#story-undo").click()
     assert "撤销：" in _wait_for_status(page, "story", "撤销：")
     asked: list[str] = []

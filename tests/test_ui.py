@@ -222,14 +222,19 @@ def test_autosave_waits_for_the_end_of_a_generation():
     assert all(isinstance(part, type(gr.skip())) for part in typed(*fields, OLDER, None, "Ready."))
 
 
-def test_autosave_and_counts_run_again_when_the_status_line_changes(backend):
-    # They skip a stream's updates; the status line's last change (the end, or Stop's mark) may be
-    # the only change after the last update, so it must trigger them too.
+def test_autosave_and_counts_run_when_the_tab_settles_and_the_status_line_change_counts(backend):
+    # They wait for the tab to settle (settle.py): the document's and the status line's changes run
+    # a browser-only listener that clicks the tab's hidden "settled" button, whose click runs both.
+    # The status line's last change (the end, or Stop's mark) may be the only change after a
+    # stream's last update, so it must be among the triggers.
     demo = ui.build_ui(backend, AppConfig(engine="simple", max_new_tokens_cap=64))
     ids = {block.elem_id: block._id for block in demo.blocks.values() if getattr(block, "elem_id", None)}
     for tab in ("story", "article", "fewshot"):
-        on_status = [fn.name for fn in demo.fns.values() if (ids[f"{tab}-status"], "change") in fn.targets]
-        assert sorted(on_status) == ["save", "update"], tab
+        for part in ("status", "document"):
+            listeners = [fn for fn in demo.fns.values() if (ids[f"{tab}-{part}"], "change") in fn.targets]
+            assert listeners and all(fn.fn is None and f"#{tab}-settled" in fn.js for fn in listeners), tab
+        on_settled = [fn.name for fn in demo.fns.values() if (ids[f"{tab}-settled"], "click") in fn.targets]
+        assert sorted(on_settled) == ["save", "update"], tab
 
 
 def test_build_ui_registers_the_api(backend):

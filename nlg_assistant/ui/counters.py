@@ -3,10 +3,10 @@
 Words and characters are `document.word_count` / `char_count` (CJK-aware); tokens are the
 backend's own count. The prompt is the one the tab's Continue would send with the current Max new
 tokens (`tasks.alternatives.continue_prompt`), so the line says how much of the window it takes.
-Updates run outside the generation concurrency group, only the latest pending one runs, and no
-progress is shown: typing and streaming stay smooth. While a generation streams the line waits
-for its end: tokenising the document ~7 times a second per writer costs the server what decoding
-needs.
+Updates run when the tab settles (`settle.py`: its inputs stopped changing and no generation
+runs), outside the generation concurrency group, only the latest pending one, and no progress is
+shown: typing and streaming stay smooth. While a generation streams the line waits for its end:
+tokenising the document ~7 times a second per writer costs the server what decoding needs.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from ..tasks.alternatives import TabContext, continue_prompt, prompt_tokens
 from .alternatives import ContextOf
 from .i18n import fixed, language
 from .output import USER_ERRORS, OutputArea, streaming
+from .settle import settle_on
 
 
 def counts_line(
@@ -65,8 +66,8 @@ def counters(
         return counts_line(backend, tab, text, context_of(*context_values), tokens, language())
 
     inputs = [area.document, max_new_tokens, area.status, *context_boxes]
-    gr.on(
-        [box.change for box in inputs],
+    settle_on(area, inputs)
+    area.settled.click(
         update,
         inputs,
         line,

@@ -21,6 +21,7 @@ from ..locales import LANGUAGES, message
 from .i18n import language, localized, phrase, say
 from .output import OutputArea, span_line, streaming
 from .serving import Serving, refused
+from .settle import settle_on
 
 UPLOAD_LIMIT_BYTES = 1_000_000  # a novel's worth of text; anything larger is not a draft
 # The browser keeps the values; this fixed key only lets them survive a server restart (a random
@@ -188,7 +189,9 @@ def wire_desk(area: OutputArea, parts: dict, blank: dict, serving: Serving) -> N
     kept = [*area.fields, area.history, area.span, area.status]
     saving = {"trigger_mode": "always_last", "show_progress": "hidden", **private}
     to_browser = [parts["store"], parts["saved"]]
-    gr.on([part.change for part in kept], _save_to_browser(area), kept, to_browser, **saving)
+    # The history and span change only with a field or the status line.
+    settle_on(area, [*area.fields, area.status])
+    area.settled.click(_save_to_browser(area), kept, to_browser, **saving)
     # The writer's own edits are saved even while the status line still says "Writing…" (a
     # generation whose connection broke off never replaces it).
     typed = [field.input for field in area.fields]
@@ -198,12 +201,13 @@ def wire_desk(area: OutputArea, parts: dict, blank: dict, serving: Serving) -> N
 def _save_to_browser(area: OutputArea, typed: bool = False) -> Callable[..., tuple]:
     """The autosave: every field, the history and the span into the tab's `gr.BrowserState`.
 
-    Not while a generation streams: each of its ~7 updates a second sent the whole history back to
-    the browser (with the counts line, a browser's stream cost the app 1.66x the CPU per token of an
-    API stream, `bench/desk_stream.py`). The end of the generation (its last status line, or Stop's
-    mark) saves what it wrote; a browser closed mid-stream keeps the document from before it.
-    With `typed` (the writer's own edits) it saves only while the status line says a generation
-    runs: otherwise the same edit's change event saves.
+    Runs when the tab settles (`settle.py`), not on every streamed update: each of a generation's ~7
+    updates a second sent the whole history back to the browser (with the counts line, a browser's
+    stream cost the app 1.66x the CPU per token of an API stream, `bench/desk_stream.py`). The end of
+    the generation (its last status line, or Stop's mark) saves what it wrote; a browser closed
+    mid-stream keeps the document from before it. With `typed` (the writer's own edits) it saves only
+    while the status line says a generation runs: otherwise the same edit settles the tab, which
+    saves. Without `typed` it also skips a running generation (a click that raced its start).
     """
 
     def save(*values: Any) -> tuple:

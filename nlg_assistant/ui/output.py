@@ -150,7 +150,7 @@ def error_message(error: Exception) -> str:
     return f"⚠ {text}"
 
 
-def _running_marks() -> tuple[str, ...]:
+def running_marks() -> tuple[str, ...]:
     """How a running generation's status line reads, in every language ("Writing… ", "Starting…")."""
     writing = [message(language, "task.writing").split("{")[0] for language in LANGUAGES]
     return (*writing, *(message(language, "status.starting") for language in LANGUAGES))
@@ -158,13 +158,13 @@ def _running_marks() -> tuple[str, ...]:
 
 def streaming(status: str | None) -> bool:
     """Whether the status line says a generation is under way (started, writing), in any language."""
-    return any(mark in (status or "") for mark in _running_marks())
+    return any(mark in (status or "") for mark in running_marks())
 
 
 def _stopped_status(status: str) -> str:
     """The status line after Stop: a running generation is marked stopped; anything else stays."""
     status = status or ""
-    marks = [mark for mark in _running_marks() if mark in status]
+    marks = [mark for mark in running_marks() if mark in status]
     if not marks:
         return status
     label = status.split(marks[0])[0]
@@ -189,6 +189,7 @@ class OutputArea:
     span: gr.State
     last: gr.State
     drafts: gr.State
+    settled: gr.Button  # hidden; clicked by the browser when the fields settle (`settle.py`)
 
     @property
     def document(self) -> gr.Textbox:
@@ -248,7 +249,8 @@ def output_area(tab: str, generate_key: str, names: Sequence[str], fields: list,
             columns.append(column)
     states = gr.State(doc.new_history()), gr.State(None), gr.State(None), gr.State(None)
     parts = (status, span_info, buttons, columns, boxes, picks)
-    return OutputArea(tab, tuple(names), fields, main, *parts, *states)
+    settled = gr.Button(visible="hidden", elem_id=f"{tab}-settled")
+    return OutputArea(tab, tuple(names), fields, main, *parts, *states, settled)
 
 
 def _run_handler(area: OutputArea, mode: str, runner: Runner, limit: int) -> Callable[..., Iterator[tuple]]:
