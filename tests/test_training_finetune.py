@@ -210,6 +210,14 @@ def test_quota_overrides_change_only_the_named_kinds():
             finetune.quota_from(bad)
 
 
+def test_repeat_examples_give_a_passage_then_the_same_passage_and_only_when_asked():
+    book = _book(5) + "\n" + "\n".join(PARAS * 4)
+    assert finetune.build_mix([("Pip and Mara", book)], 0, words)[1]["repeat"] == 0
+    long = " ".join(PARAS)  # 61 words; each of PARAS alone is too short to be worth repeating
+    examples = finetune.repeat_examples([*PARAS, long], random.Random(0), 3)
+    assert examples == [(long + "\n\n", long)]
+
+
 def test_extra_books_give_only_outlines_and_formal_rewrites():
     book = _book(5) + "\n" + "\n".join(PARAS * 4)
     _, kinds = finetune.build_mix([], 0, words, extra_books=[("Pip and Mara", book)])

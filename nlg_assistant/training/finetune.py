@@ -13,7 +13,10 @@ the app sends it:
 - few-shot, in the exact `### Input:` / `### Output:` layout: informal -> formal (corpus sentences
   lowercased, punctuation dropped, "u", "thx", "tmrw"...) -> the original; paragraph -> chapter title;
   fable -> moral; each output followed by the next `### Input:` delimiter (the app's stop string);
-- story: `[Memory: names]` / `[Style: ...]` notes + a passage -> its continuation.
+- story: `[Memory: names]` / `[Style: ...]` notes + a passage -> its continuation;
+- repeat (none by default): a passage -> the same passage again, plain text. v2 cannot continue a
+  sentence it has just read even when given its first words (no copying "induction" behaviour), which
+  any rewrite needs; repeated text is the plainest lesson in it.
 Only training books are used (the caller passes the training split). Pure Python, no torch.
 """
 
@@ -352,6 +355,12 @@ def story_examples(sections: list[Section], rng: random.Random, n: int) -> list[
     return out
 
 
+def repeat_examples(paragraphs: list[str], rng: random.Random, n: int) -> list[Example]:
+    """A passage of 20-120 words, a blank line, then the same passage (the target)."""
+    usable = [p for p in paragraphs if 20 <= len(p.split()) <= 120]
+    return [(f"{p}\n\n", p) for p in rng.sample(usable, min(n, len(usable)))]
+
+
 @dataclass(frozen=True)
 class Quota:
     """Examples per book for each kind; the short formats (outline, formal) are weighted up so that many
@@ -363,9 +372,10 @@ class Quota:
     title: int = 4
     fable: int = 30
     story: int = 8
+    repeat: int = 0
 
 
-EXTRA_QUOTA = Quota(outline=14, section=0, formal=4, title=0, fable=0, story=0)
+EXTRA_QUOTA = Quota(outline=14, section=0, formal=4, title=0, fable=0, story=0, repeat=0)
 
 
 def quota_from(pairs: list[str], base: Quota = Quota()) -> Quota:
@@ -404,6 +414,7 @@ def book_examples(
         "title": title_examples(sections, rng, quota.title),
         "fable": fable_examples(fables_of(raw), rng, quota.fable) if fable else [],
         "story": story_examples(sections, rng, quota.story),
+        "repeat": repeat_examples(paragraphs, rng, quota.repeat) if quota.repeat else [],
     }
 
 
