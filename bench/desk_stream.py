@@ -1,13 +1,14 @@
 """What the writer's desk costs the server per streamed token: a browser's stream vs an API stream.
 
-While the story tab streams into its document, every update (~7 a second) also fires the
-desk's autosave (fields, history and span sent to the server and back into `gr.BrowserState`)
-and the counts line (the document and the prompt tokenised). `bench/serve.py` drives the API,
-which has neither. This starts the real app once, then alternates rounds: one story generation
-clicked in headless Chromium (a document of `--chars` characters with `--steps` undo steps in
-its history), and the same request through `gradio_client`. It prints the app's CPU time per
-generated token for each (from /proc, so it does not depend much on what else the machine
-runs) and how many requests the page sent per generation.
+While the story tab streams into its document, the desk keeps an autosave (fields, history and span
+sent back into `gr.BrowserState`) and a counts line (the document and the prompt tokenised); both wait
+for the tab to settle (`ui/settle.py`). `bench/serve.py` drives the API, which has neither. This
+starts the real app once, then alternates rounds: one story generation clicked in headless Chromium
+(a document of `--chars` characters with `--steps` undo steps in its history), and the same request
+(same seed) through `gradio_client`. It prints the app's CPU time per generated token for each (from
+/proc) and how many requests the page sent per generation. The app runs on the first core and
+Chromium and the client on the others: sharing cores, the browser's own rendering slows the app's
+torch threads, which is not the desk's cost (`--shared-cores` measures that way anyway).
 
     python bench/desk_stream.py                     # house model, or a random stand-in of its shape
     python bench/desk_stream.py --chars 8000 --steps 20 --tokens 200 --rounds 3
@@ -18,6 +19,7 @@ Target: the browser's CPU per token within 5% of the API's (the desk must not sl
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import sys
@@ -60,11 +62,12 @@ def _status(page) -> str:
     return page.locator("#story-status").inner_text()
 
 
-def _click_and_wait(page, button: str, timeout_s: float = 600) -> str:
+def _click_and_wait(page, button: str, seed: int | None = None, timeout_s: float = 600) -> str:
     """Click the story tab's `button`; its status line once the generation it started finished.
 
     The status line first has to change: on a busy machine the new generation starts late, and
-    the line still says how the last one finished.
+    the line still says how the last one finished (gradio's progress overlay may show above that
+    old line first). With a `seed` (typed into the Seed box), the new line is the one that names it.
     """
     before, deadline = _status(page), time.monotonic() + timeout_s
     page.locator(f"#story-{button}").click()
@@ -72,10 +75,25 @@ def _click_and_wait(page, button: str, timeout_s: float = 600) -> str:
         page.wait_for_timeout(20)
     while time.monotonic() < deadline:
         status = _status(page)
-        if "finish:" in status or status.startswith("⚠"):
+        finished = "finish:" in status and (seed is None or re.search(rf"seed {seed}\b", status))
+        if finished or status.startswith("⚠"):
             return status
         page.wait_for_timeout(50)
     raise RuntimeError("the generation did not finish")
+
+
+def _set_seed(page, seed: int) -> None:
+    """Type `seed` into the Seed box (in the folded part of the settings panel, opened once)."""
+    box = page.get_by_label("Seed")
+    if not box.is_visible():
+        page.get_by_text("More settings").click()
+        box.wait_for(state="visible")
+        page.wait_for_timeout(300)  # the accordion's contents mount on first opening
+    box.fill(str(seed))
+    box.press("Enter")
+    page.wait_for_function(
+        "(v) => document.querySelector('input[aria-label=\"Seed\"]')?.value === v", arg=str(seed)
+    )
 
 
 def prepare_page(page, url: str, story: str, steps: int, tokens: int) -> None:
@@ -92,20 +110,21 @@ def prepare_page(page, url: str, story: str, steps: int, tokens: int) -> None:
     page.wait_for_timeout(1500)  # the autosave and counts of the preparation are done
 
 
-def browser_round(page, pid: int, requests: list) -> tuple[float, int, int]:
+def browser_round(page, pid: int, requests: list, seed: int) -> tuple[float, int, int]:
     """One Continue clicked in the page: (app CPU s, tokens, requests the page sent meanwhile)."""
     page.locator("#story-reject").click()  # the previous round's text goes: same document each round
+    _set_seed(page, seed)
     page.wait_for_timeout(1000)
     sent, cpu = len(requests), cpu_seconds(pid)
-    status = _click_and_wait(page, "continue")
+    status = _click_and_wait(page, "continue", seed)
     page.wait_for_timeout(1000)  # the last autosave and counts land
     return cpu_seconds(pid) - cpu, tokens_in(status), len(requests) - sent
 
 
-def api_round(client, pid: int, story: str, tokens: int) -> tuple[float, int]:
-    """The same request through `/story`: (app CPU s, tokens)."""
+def api_round(client, pid: int, story: str, tokens: int, seed: int) -> tuple[float, int]:
+    """The same request through `/story` (same seed: the same text): (app CPU s, tokens)."""
     cpu = cpu_seconds(pid)
-    _, status = client.predict(story, max_new_tokens=tokens, api_name="/story")
+    _, status = client.predict(story, max_new_tokens=tokens, seed=seed, api_name="/story")
     time.sleep(1.0)  # as the browser round waits after its end
     return cpu_seconds(pid) - cpu, tokens_in(status)
 
@@ -120,6 +139,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=20, help="undo steps in its history")
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--shared-cores",
+        action="store_true",
+        help="let the app, Chromium and the client share every core (default: the app on one core)",
+    )
     args = parser.parse_args(argv)
     from appserver import start_app
     from gradio_client import Client
@@ -127,7 +151,13 @@ def main(argv: list[str] | None = None) -> None:
 
     model, story = ensure_model(args.model), story_of(args.chars)
     log = Path(tempfile.gettempdir()) / "nlg-bench-desk-stream.log"
+    cores = sorted(os.sched_getaffinity(0))
+    split = not args.shared_cores and len(cores) >= 2
+    if split:  # the app (a child: it inherits this) on the first core, everything started later on the rest
+        os.sched_setaffinity(0, cores[:1])
     app = start_app(["--model", model, "--engine", "batched"], log)
+    if split:
+        os.sched_setaffinity(0, cores[1:])
     results: dict[str, list[float]] = {"browser": [], "api": []}
     requests: list[str] = []
     try:
@@ -139,11 +169,11 @@ def main(argv: list[str] | None = None) -> None:
             page.on("request", lambda r: requests.append(r.url) if r.method == "POST" else None)
             prepare_page(page, app.url, story, args.steps, args.tokens)
             sent_counts = []
-            for _ in range(args.rounds):
-                cpu, tokens, sent = browser_round(page, app.process.pid, requests)
+            for seed in range(1, args.rounds + 1):
+                cpu, tokens, sent = browser_round(page, app.process.pid, requests, seed)
                 results["browser"].append(1000 * cpu / tokens)
                 sent_counts.append(sent)
-                cpu, tokens = api_round(client, app.process.pid, story, args.tokens)
+                cpu, tokens = api_round(client, app.process.pid, story, args.tokens, seed)
                 results["api"].append(1000 * cpu / tokens)
             chromium.close()
         client.close()
@@ -161,7 +191,8 @@ def report(args, results: dict[str, list[float]], sent_counts: list[int]) -> str
         [
             f"{args.tokens} tokens per round, {args.rounds} rounds alternating, a {args.chars:,}-character "
             f"document with {args.steps} undo steps; the page sent {statistics.median(sent_counts):.0f} "
-            "requests per generation (median)",
+            "requests per generation (median); "
+            + ("every core shared" if args.shared_cores else "the app on one core, Chromium on the others"),
             "",
             "| path | app CPU ms/token (median) | rounds |",
             "|---|---|---|",
