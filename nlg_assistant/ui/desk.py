@@ -202,8 +202,7 @@ def _save_to_browser(area: OutputArea, typed: bool = False) -> Callable[..., tup
     """The autosave: every field, the history and the span into the tab's `gr.BrowserState`.
 
     Runs when the tab settles (`settle.py`), not on every streamed update: each of a generation's ~7
-    updates a second sent the whole history back to the browser (with the counts line, a browser's
-    stream cost the app 1.66x the CPU per token of an API stream, `bench/desk_stream.py`). The end of
+    updates a second would send the fields to the server and the whole history back. The end of
     the generation (its last status line, or Stop's mark) saves what it wrote; a browser closed
     mid-stream keeps the document from before it. With `typed` (the writer's own edits) it saves only
     while the status line says a generation runs: otherwise the same edit settles the tab, which
