@@ -526,6 +526,8 @@ def _fill_and_maybe_generate(page, tab: str, generate: bool) -> None:
     if generate:
         page.locator(f"#{tab}-generate").click()
         _wait_for_status(page, tab, "finish:", timeout_s=600)
+        written = word_count(_settled_output(page, tab))  # the counts line follows once the tab settles
+        page.locator(f"#{tab}-counts").get_by_text(f"{written:,} words ·").wait_for()
     page.evaluate("window.scrollTo(0, 0)")
 
 
