@@ -59,7 +59,7 @@ def _set_number(page, label: str, value: int) -> None:
 
 
 def _status(page) -> str:
-    return page.locator("#story-status").inner_text()
+    return page.locator("#story-status [data-testid='markdown']").inner_text()  # not the progress overlay
 
 
 def _click_and_wait(page, button: str, seed: int | None = None, timeout_s: float = 600) -> str:

@@ -106,7 +106,9 @@ def _output(page, tab: str):
 
 
 def _status(page, tab: str) -> str:
-    return page.locator(f"#{tab}-status").inner_text()
+    """The tab's status line, without gradio's progress overlay ("processing | 0.1s"), which shows
+    above the previous line while a request starts and made a finished-looking status of it."""
+    return page.locator(f"#{tab}-status [data-testid='markdown']").inner_text()
 
 
 def _wait_for_status(page, tab: str, *needles: str, timeout_s: float = 30) -> str:

@@ -32,7 +32,9 @@ def settle_js(tab: str) -> str:
     return f"""() => {{
         clearTimeout(window[{timer}]);
         window[{timer}] = setTimeout(() => {{
-            const status = document.querySelector("#{tab}-status")?.innerText || "";
+            // the line itself, not gradio's progress overlay above it ("processing | 0.1s")
+            const line = document.querySelector("#{tab}-status [data-testid='markdown']");
+            const status = (line || document.querySelector("#{tab}-status"))?.innerText || "";
             if (!{marks}.some((mark) => status.includes(mark))) {{
                 document.querySelector("#{tab}-settled")?.click();
             }}
