@@ -30,6 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(REPO / "tests"))
+from pagekit import set_number, set_seed, status_line  # noqa: E402
 from serve import cpu_seconds  # noqa: E402  (bench/ is not a package)
 from stream_overhead import ensure_model  # noqa: E402
 
@@ -52,14 +53,8 @@ def story_of(chars: int) -> str:
     return (SENTENCE * (chars // len(SENTENCE) + 1))[:chars].rstrip() + "."
 
 
-def _set_number(page, label: str, value: int) -> None:
-    box = page.locator(f'input[aria-label="number input for {label}"]')
-    box.fill(str(value))
-    box.press("Enter")
-
-
 def _status(page) -> str:
-    return page.locator("#story-status [data-testid='markdown']").inner_text()  # not the progress overlay
+    return status_line(page, "story")
 
 
 def _click_and_wait(page, button: str, seed: int | None = None, timeout_s: float = 600) -> str:
@@ -82,38 +77,24 @@ def _click_and_wait(page, button: str, seed: int | None = None, timeout_s: float
     raise RuntimeError("the generation did not finish")
 
 
-def _set_seed(page, seed: int) -> None:
-    """Type `seed` into the Seed box (in the folded part of the settings panel, opened once)."""
-    box = page.get_by_label("Seed")
-    if not box.is_visible():
-        page.get_by_text("More settings").click()
-        box.wait_for(state="visible")
-        page.wait_for_timeout(300)  # the accordion's contents mount on first opening
-    box.fill(str(seed))
-    box.press("Enter")
-    page.wait_for_function(
-        "(v) => document.querySelector('input[aria-label=\"Seed\"]')?.value === v", arg=str(seed)
-    )
-
-
 def prepare_page(page, url: str, story: str, steps: int, tokens: int) -> None:
     """Open the app, type `story` and make `steps` undo steps (short generations), then settle."""
     page.goto(url)
     page.locator("#story-generate").wait_for()
     page.locator("#story-document textarea").fill(story)
-    _set_number(page, "Max new tokens", 2)
+    set_number(page, "Max new tokens", 2)
     for _ in range(steps):
         _click_and_wait(page, "continue")
     page.locator("#story-reject").click()
     page.wait_for_timeout(500)
-    _set_number(page, "Max new tokens", tokens)
+    set_number(page, "Max new tokens", tokens)
     page.wait_for_timeout(1500)  # the autosave and counts of the preparation are done
 
 
 def browser_round(page, pid: int, requests: list, seed: int) -> tuple[float, int, int]:
     """One Continue clicked in the page: (app CPU s, tokens, requests the page sent meanwhile)."""
     page.locator("#story-reject").click()  # the previous round's text goes: same document each round
-    _set_seed(page, seed)
+    set_seed(page, seed)
     page.wait_for_timeout(1000)
     sent, cpu = len(requests), cpu_seconds(pid)
     status = _click_and_wait(page, "continue", seed)

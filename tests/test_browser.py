@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 from appserver import REPO_ROOT, start_app
+from pagekit import set_number as _set_setting
+from pagekit import set_seed as _set_seed
+from pagekit import status_line as _status
 
 from nlg_assistant.document import char_count, word_count
 from nlg_assistant.tasks.fewshot import DEFAULT_PRESET, preset_rows
@@ -76,39 +79,9 @@ def page(browser, server):
     context.close()
 
 
-def _set_setting(page, label: str, value: int) -> None:
-    """Type a value into a settings slider's number box."""
-    box = page.locator(f'input[aria-label="number input for {label}"]')
-    box.fill(str(value))
-    box.press("Enter")
-
-
-def _set_seed(page, value: int) -> None:
-    """Open the folded part of the settings panel and type a seed.
-
-    The accordion mounts its contents when first opened; typing before that settles can be
-    lost, so wait for the box, type, commit with Enter and check the value stayed.
-    """
-    page.get_by_text("More settings").click()
-    box = page.get_by_label("Seed")
-    box.wait_for(state="visible")
-    page.wait_for_timeout(300)
-    box.fill(str(value))
-    box.press("Enter")
-    page.wait_for_function(
-        "(v) => document.querySelector('input[aria-label=\"Seed\"]')?.value === v", arg=str(value)
-    )
-
-
 def _output(page, tab: str):
     """The tab's document box (the story itself, the article, the few-shot output)."""
     return page.locator(f"#{tab}-document textarea")
-
-
-def _status(page, tab: str) -> str:
-    """The tab's status line, without gradio's progress overlay ("processing | 0.1s"), which shows
-    above the previous line while a request starts and made a finished-looking status of it."""
-    return page.locator(f"#{tab}-status [data-testid='markdown']").inner_text()
 
 
 def _wait_for_status(page, tab: str, *needles: str, timeout_s: float = 30) -> str:
