@@ -218,6 +218,18 @@ def test_repeat_examples_give_a_passage_then_the_same_passage_and_only_when_aske
     assert examples == [(long + "\n\n", long)]
 
 
+def test_scramble_examples_repeat_the_same_shuffled_words_and_only_when_asked():
+    book = _book(5) + "\n" + "\n".join(PARAS * 4)
+    assert finetune.build_mix([("Pip and Mara", book)], 0, words)[1]["scramble"] == 0
+    long = " ".join(PARAS)
+    [(prompt, target)] = finetune.scramble_examples([*PARAS, long], random.Random(0), 3)
+    assert prompt == target + "\n\n"
+    assert sorted(target.split()) == sorted(long.split()) and target != long
+    quotas = (finetune.Quota(scramble=2),) * 2
+    kinds = finetune.build_mix([("Pip and Mara", book + "\n" + long)], 0, words, quotas=quotas)[1]
+    assert kinds["scramble"] == 1  # only one paragraph of the book is long enough
+
+
 def test_extra_books_give_only_outlines_and_formal_rewrites():
     book = _book(5) + "\n" + "\n".join(PARAS * 4)
     _, kinds = finetune.build_mix([], 0, words, extra_books=[("Pip and Mara", book)])

@@ -206,6 +206,43 @@ def test_decay_rows_come_from_the_mix(v2_data, tmp_path):
     assert x.shape == (4, 64) and (x[:, 0] == tok.bos_token_id).all()
 
 
+def _first_span(row: torch.Tensor) -> int:
+    """The length k of the span a copy drill starts with (row[:k] == row[k:2k])."""
+    return next(k for k in range(8, 65) if torch.equal(row[:k], row[k : 2 * k]))
+
+
+def test_copy_rows_repeat_each_random_span_of_token_ids():
+    vocab = np.arange(1000, 3000)
+    x, y = data.copy_rows(vocab, np.random.default_rng(0), 6, 200)
+    assert x.shape == y.shape == (6, 200) and torch.equal(x[:, 1:], y[:, :-1])
+    assert ((x >= 1000) & (x < 3000)).all()
+    for row in x:
+        k = _first_span(row)
+        second = row[2 * k :]
+        j = next((j for j in range(8, 65) if torch.equal(second[:j], second[j : 2 * j])), None)
+        assert j is not None or len(second) < 2 * 64  # the next span repeats too, unless the row ends first
+    assert not torch.equal(x[0], x[1])
+
+
+def test_copy_frac_puts_copy_drills_in_every_phase(v2_data, tmp_path):
+    s = _v2_settings(v2_data, tmp_path / "run", copy_frac=1.0)
+    run = train_v2.setup(s)
+    x, _ = train_v2.make_batch(run, s)  # stable phase, no mix
+    assert x.shape[1] == 32 and all(_first_span(row) for row in x)
+    assert x.min() > max(run.tok.all_special_ids)  # a drill never holds <s>, </s> or padding
+    plain = train_v2.make_batch(run, replace(s, copy_frac=0.0))[0]
+    assert not any(torch.equal(row[:8], row[8:16]) for row in plain)
+
+
+def test_copy_drill_loss_is_logged_apart(v2_data, tmp_path):
+    train_v2.run_v2(_v2_settings(v2_data, tmp_path / "run", copy_frac=0.5, log_every=4), progress=False)
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    copy = [x["copy_loss"] for x in lines if "train_loss" in x]
+    # a fresh tiny model cannot copy yet: the drills cost about ln(vocab), more than the text rows
+    vocab = len(data.tk.load_tokenizer(v2_data / "tokenizer"))
+    assert len(copy) == 3 and all(c > 0.8 * math.log(vocab) for c in copy)
+
+
 def test_light_checkpoint_resumes_weights_momentum_and_schedule(v2_data, tmp_path):
     s = _v2_settings(v2_data, tmp_path / "run", max_steps=0, decay_frac=0.0, bf16_weights=True)
     Path(s.out_dir).mkdir()

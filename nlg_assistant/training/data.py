@@ -85,6 +85,28 @@ def get_batch(tokens: np.ndarray, offsets: np.ndarray, seq_len: int):
     return x, y
 
 
+def copy_rows(vocab: np.ndarray, rng: np.random.Generator, n_rows: int, seq_len: int, span=(8, 64)):
+    """`n_rows` copy drills as (inputs, targets), (n_rows, seq_len): each row is spans of token ids drawn
+    uniformly from `vocab`, every span followed by itself again.
+
+    Why: the second copy of a random span can only be predicted by looking back at the first, so these
+    rows teach the model to copy what it has read ("induction"), which a rewrite needs; real text
+    rewards copying too little for a small model to pick it up. Uniform ids, not the corpus's
+    proportions: spans of common tokens can be half-guessed without copying, and the house model then
+    did not learn to copy in 120 steps (docs/training.md, sixth run)."""
+    import torch
+
+    low, high = span[0], max(span[0], min(span[1], seq_len // 2))  # a span and its copy fit in a row
+    rows = np.empty((n_rows, seq_len + 1), dtype=np.int64)
+    for r in range(n_rows):
+        row: list[int] = []
+        while len(row) <= seq_len:
+            piece = rng.choice(vocab, rng.integers(low, high + 1)).tolist()
+            row += piece + piece
+        rows[r] = row[: seq_len + 1]
+    return torch.from_numpy(rows[:, :-1].copy()), torch.from_numpy(rows[:, 1:].copy())
+
+
 def val_windows(n_tokens: int, seq_len: int, max_windows: int) -> np.ndarray:
     """Non-overlapping evaluation windows spread evenly over the validation tokens."""
     n_full = (n_tokens - 1) // seq_len

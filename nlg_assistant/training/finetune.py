@@ -361,6 +361,21 @@ def repeat_examples(paragraphs: list[str], rng: random.Random, n: int) -> list[E
     return [(f"{p}\n\n", p) for p in rng.sample(usable, min(n, len(usable)))]
 
 
+def scramble_examples(paragraphs: list[str], rng: random.Random, n: int) -> list[Example]:
+    """A passage's words in random order, a blank line, then the same scrambled words (the target).
+
+    Why: the words of a real passage can be guessed from what came before, so a repeated passage
+    rewards copying only a little; in scrambled order copying is the only way to predict the second
+    half, which is the lesson ("induction") a rewrite needs and the house model never learnt."""
+    usable = [p.split() for p in paragraphs if 20 <= len(p.split()) <= 120]
+    out = []
+    for words in rng.sample(usable, min(n, len(usable))):
+        words = words[:]
+        rng.shuffle(words)
+        out.append((" ".join(words) + "\n\n", " ".join(words)))
+    return out
+
+
 @dataclass(frozen=True)
 class Quota:
     """Examples per book for each kind; the short formats (outline, formal) are weighted up so that many
@@ -373,9 +388,10 @@ class Quota:
     fable: int = 30
     story: int = 8
     repeat: int = 0
+    scramble: int = 0
 
 
-EXTRA_QUOTA = Quota(outline=14, section=0, formal=4, title=0, fable=0, story=0, repeat=0)
+EXTRA_QUOTA = Quota(outline=14, section=0, formal=4, title=0, fable=0, story=0, repeat=0, scramble=0)
 
 
 def quota_from(pairs: list[str], base: Quota = Quota()) -> Quota:
@@ -415,6 +431,7 @@ def book_examples(
         "fable": fable_examples(fables_of(raw), rng, quota.fable) if fable else [],
         "story": story_examples(sections, rng, quota.story),
         "repeat": repeat_examples(paragraphs, rng, quota.repeat) if quota.repeat else [],
+        "scramble": scramble_examples(paragraphs, rng, quota.scramble) if quota.scramble else [],
     }
 
 

@@ -47,6 +47,7 @@ class V2Settings:
     decay_frac: float = 0.0  # step mode: decay over the last fraction of max_steps
     mix: str = ""  # fine-tuning token file mixed into the decay (read when the decay starts)
     mix_frac: float = 0.07  # share of decay rows drawn from `mix`
+    copy_frac: float = 0.0  # share of rows (every phase) that are copy drills: random spans, each repeated
     eval_every: int = 100
     eval_windows: int = 32
     ckpt_minutes: float = 3.0
@@ -90,6 +91,8 @@ class V2Run:
     mix_tokens: np.ndarray | None = None
     mix_starts: np.ndarray | None = None
     last_seq: int = 0  # window length of the last step trained
+    copy_rows: int = 0  # copy drills at the end of the current batch (`add_copy_rows`)
+    copy_losses: list = field(default_factory=list)  # their mean loss, per step since the last log line
 
 
 def load_init(folder: str, rope_theta: float, max_positions: int, device):
@@ -192,16 +195,33 @@ def make_batch(run: V2Run, s: V2Settings) -> tuple[torch.Tensor, torch.Tensor]:
         if n_mix and len(usable):
             mx, my = data.get_batch(run.mix_tokens, rng.choice(usable, n_mix), seq)
             x[:n_mix], y[:n_mix] = mx, my
+    return add_copy_rows(run, s, x, y)
+
+
+def add_copy_rows(run: V2Run, s: V2Settings, x: torch.Tensor, y: torch.Tensor):
+    """`x`, `y` with the last ~copy_frac of their rows replaced by copy drills (`data.copy_rows`)."""
+    if not s.copy_frac:
+        return x, y
+    rng = np.random.default_rng([s.seed, run.step, 11])
+    n_copy = run.copy_rows = int(rng.binomial(len(x), s.copy_frac))
+    if n_copy:
+        vocab = np.arange(max(run.tok.all_special_ids) + 1, len(run.tok))  # any id but the special ones
+        x[-n_copy:], y[-n_copy:] = data.copy_rows(vocab, rng, n_copy, x.shape[1])
     return x, y
 
 
 def train_step(run: V2Run, s: V2Settings, warm_from: int) -> float:
     """One optimizer step; returns the loss (nats/token)."""
+    run.copy_rows = 0
     x, y = make_batch(run, s)
     lr = s.lr * run.sched.factor(run.step, s, warm_from)
     optim.set_lr(run.opts, lr)
+    x, y = x.to(run.device), y.to(run.device)
     with autocast(run.device):
-        loss = lm_loss(run.model(input_ids=x.to(run.device)).logits, y.to(run.device))
+        logits = run.model(input_ids=x).logits  # (B, T, V)
+    loss = lm_loss(logits, y)
+    if run.copy_rows:  # ~ln(vocab) until the model copies, about half that once it copies every repeat
+        run.copy_losses.append(lm_loss(logits[-run.copy_rows :].detach(), y[-run.copy_rows :]).item())
     for opt in run.opts:
         opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -296,6 +316,9 @@ def log_train(run: V2Run, s: V2Settings, out_dir: Path, losses: list, elapsed: f
         "tokens_per_s": (run.step - warm_from) * per_step / max(elapsed, 1e-9),
         "mix": run.mix_tokens is not None,
     }
+    if run.copy_losses:
+        record["copy_loss"] = float(np.mean(run.copy_losses))
+        run.copy_losses.clear()
     log_line(out_dir, record)
 
 
