@@ -92,8 +92,9 @@ def copy_rows(vocab: np.ndarray, rng: np.random.Generator, n_rows: int, seq_len:
     Why: the second copy of a random span can only be predicted by looking back at the first, so these
     rows teach the model to copy what it has read ("induction"), which a rewrite needs; real text
     rewards copying too little for a small model to pick it up. Uniform ids, not the corpus's
-    proportions: spans of common tokens can be half-guessed without copying, and the house model then
-    did not learn to copy in 120 steps (docs/training.md, sixth run)."""
+    proportions: spans of common tokens can be half-guessed without copying. Copying appears abruptly
+    and late (a toy model needs ~1,000 steps of drills; the house model had not after 200): see
+    docs/training.md, sixth run."""
     import torch
 
     low, high = span[0], max(span[0], min(span[1], seq_len // 2))  # a span and its copy fit in a row
