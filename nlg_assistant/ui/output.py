@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
@@ -190,6 +190,7 @@ class OutputArea:
     last: gr.State
     drafts: gr.State
     settled: gr.Button  # hidden; clicked by the browser when the fields settle (`settle.py`)
+    settling: set = field(default_factory=set)  # ids of the components `settle_on` already listens to
 
     @property
     def document(self) -> gr.Textbox:
