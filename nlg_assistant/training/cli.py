@@ -102,6 +102,9 @@ def _add_eval(sub) -> None:
     p.add_argument("--position-windows", type=int, default=24)
     p.add_argument("--tasks", type=int, default=0, help="N tries per tab on held-out books (0 = none)")
     p.add_argument("--task-seed", type=int, default=0)
+    p.add_argument(
+        "--copying", type=int, default=0, help="copy check on N held-out paragraphs, each repeated (0 = none)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -164,11 +164,11 @@ def held_out_books(args, files: list[Path]) -> list[tuple[str, str]]:
     return [(names.get((d.source, d.index)) or d.text.split("\n", 1)[0][:60], d.text) for d in val]
 
 
-def extra_figures(args, model, tok, tokens: np.ndarray, tasks) -> dict:
-    """Per-position perplexity (1024-token windows) and the per-tab figures, as asked by the flags."""
-    from nlg_assistant.training import positions, taskeval
+def extra_figures(args, model, tok, tokens: np.ndarray, tasks, passages=()) -> dict:
+    """Per-position perplexity (1024-token windows), the per-tab figures and the copy check, as asked."""
+    from nlg_assistant.training import copying, positions, taskeval
 
-    out = {}
+    out = copying.copy_figures(model, tok, list(passages), args.task_seed) if passages else {}
     if args.positions:
         nll = positions.token_nll(model, tokens, 1024, args.position_windows)
         out["ppl_by_position"] = positions.by_position(nll)
@@ -192,7 +192,20 @@ def _tasks_for(args, files: list[Path] | None, repo_root: Path) -> list:
     return taskeval.build_tasks(books, args.tasks, args.task_seed, count)
 
 
-def _one_model(args, folder: str, with_trigram: bool, files, repo_root: Path, tasks: list) -> dict:
+def _passages_for(args, files: list[Path] | None, repo_root: Path) -> list[str]:
+    """Held-out paragraphs for the copy check (none without --copying)."""
+    from nlg_assistant.training import copying, finetune
+    from nlg_assistant.training.clean import clean_document
+
+    if not args.copying:
+        return []
+    books = held_out_books(args, files or corpus.default_files(repo_root))
+    sections = [s for _, raw in books for s in finetune.book_sections(clean_document(raw))]
+    paragraphs = [p for s in sections for p in s.paragraphs]
+    return copying.passages(paragraphs, args.copying, args.task_seed)
+
+
+def _one_model(args, folder: str, with_trigram: bool, files, repo_root: Path, tasks, passages=()) -> dict:
     """eval_command's figures for one model plus bits/char and the optional extra figures."""
     from argparse import Namespace
 
@@ -205,14 +218,14 @@ def _one_model(args, folder: str, with_trigram: bool, files, repo_root: Path, ta
     res["bits_per_char"] = bits / chars_covered(tok, tokens, starts, args.seq_len)
     if "trigram_nll" in res:
         res["trigram_bits_per_char"] = res["bits_per_char"] * res["trigram_nll"] / res["nll"]
-    return res | extra_figures(args, model, tok, tokens, tasks)
+    return res | extra_figures(args, model, tok, tokens, tasks, passages)
 
 
 def compare_models(args, files: list[Path] | None, repo_root: Path) -> dict:
     """`eval` for one or more models on the same windows and tries; prints them side by side."""
-    tasks = _tasks_for(args, files, repo_root)
+    tasks, passages = _tasks_for(args, files, repo_root), _passages_for(args, files, repo_root)
     results = {
-        folder: _one_model(args, folder, args.trigram and i == 0, files, repo_root, tasks)
+        folder: _one_model(args, folder, args.trigram and i == 0, files, repo_root, tasks, passages)
         for i, folder in enumerate(args.model)
     }
     print_table(results)
