@@ -190,7 +190,7 @@ class OutputArea:
     last: gr.State
     drafts: gr.State
     settled: gr.Button  # hidden; clicked by the browser when the fields settle (`settle.py`)
-    settling: set = field(default_factory=set)  # ids of the components `settle_on` already listens to
+    settling: set = field(default_factory=set)  # id() of the components `settle_on` already listens to
 
     @property
     def document(self) -> gr.Textbox:

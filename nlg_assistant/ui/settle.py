@@ -46,8 +46,8 @@ def settle_on(area: OutputArea, triggers: Sequence[Any]) -> None:
     """Have the browser click `area.settled` once `triggers` (components) stop changing while the tab
     is not generating; wire the server-side handlers to `area.settled.click`. A component already
     listened to (the desk and the counts line both name the document) gets no second listener."""
-    fresh = [part for part in triggers if part._id not in area.settling]
-    area.settling.update(part._id for part in fresh)
+    fresh = [part for part in triggers if id(part) not in area.settling]
+    area.settling.update(id(part) for part in fresh)
     if not fresh:
         return
     gr.on(
