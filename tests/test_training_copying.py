@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nlg_assistant.training import copying, evaluate
+from nlg_assistant.training import copying, evaluate, finetune
 
 SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "models" / "storyteller"
 PASSAGE = (
@@ -23,8 +23,8 @@ def test_passages_are_reproducible_and_of_the_asked_length():
     assert copying.passages(paragraphs, 2, seed=3) == copying.passages(paragraphs, 2, seed=3)
 
 
-def test_shuffled_keeps_the_words():
-    out = copying.shuffled(PASSAGE, random.Random(0))
+def test_shuffled_words_keeps_the_words():
+    out = finetune.shuffled_words(PASSAGE, random.Random(0))
     assert sorted(out.split()) == sorted(PASSAGE.split()) and out != PASSAGE
 
 

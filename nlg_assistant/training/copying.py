@@ -19,18 +19,13 @@ import random
 import torch
 import torch.nn.functional as F
 
+from nlg_assistant.training.finetune import shuffled_words
+
 
 def passages(paragraphs: list[str], n: int, seed: int, words: tuple[int, int] = (20, 60)) -> list[str]:
     """`n` paragraphs of `words` words (at random, reproducibly)."""
     usable = [p for p in paragraphs if words[0] <= len(p.split()) <= words[1]]
     return random.Random(seed).sample(usable, min(n, len(usable)))
-
-
-def shuffled(text: str, rng: random.Random) -> str:
-    """`text` with its words in random order."""
-    words = text.split()
-    rng.shuffle(words)
-    return " ".join(words)
 
 
 @torch.no_grad()
@@ -51,7 +46,7 @@ def copy_figures(model, tok, texts: list[str], seed: int) -> dict:
     """Mean first/second-copy losses over `texts`, as they are and with their words shuffled."""
     rng = random.Random(seed)
     out = {}
-    for name, variant in (("copy", texts), ("copy_scrambled", [shuffled(t, rng) for t in texts])):
+    for name, variant in (("copy", texts), ("copy_scrambled", [shuffled_words(t, rng) for t in texts])):
         pairs = [copy_nll(model, tok, t) for t in variant]
         out[f"{name}_first_nll"] = sum(p[0] for p in pairs) / len(pairs)
         out[f"{name}_second_nll"] = sum(p[1] for p in pairs) / len(pairs)
