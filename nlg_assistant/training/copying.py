@@ -19,13 +19,12 @@ import random
 import torch
 import torch.nn.functional as F
 
-from nlg_assistant.training.finetune import shuffled_words
+from nlg_assistant.training.finetune import sample_passages, shuffled_words
 
 
 def passages(paragraphs: list[str], n: int, seed: int, words: tuple[int, int] = (20, 60)) -> list[str]:
     """`n` paragraphs of `words` words (at random, reproducibly)."""
-    usable = [p for p in paragraphs if words[0] <= len(p.split()) <= words[1]]
-    return random.Random(seed).sample(usable, min(n, len(usable)))
+    return sample_passages(paragraphs, random.Random(seed), n, words)
 
 
 @torch.no_grad()

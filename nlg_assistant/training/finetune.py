@@ -357,8 +357,13 @@ def story_examples(sections: list[Section], rng: random.Random, n: int) -> list[
 
 def repeat_examples(paragraphs: list[str], rng: random.Random, n: int) -> list[Example]:
     """A passage of 20-120 words, a blank line, then the same passage (the target)."""
-    usable = [p for p in paragraphs if 20 <= len(p.split()) <= 120]
-    return [(f"{p}\n\n", p) for p in rng.sample(usable, min(n, len(usable)))]
+    return [(f"{p}\n\n", p) for p in sample_passages(paragraphs, rng, n)]
+
+
+def sample_passages(paragraphs: list[str], rng: random.Random, n: int, words=(20, 120)) -> list[str]:
+    """Up to `n` of the paragraphs of `words` (low, high) words, drawn with `rng`."""
+    usable = [p for p in paragraphs if words[0] <= len(p.split()) <= words[1]]
+    return rng.sample(usable, min(n, len(usable)))
 
 
 def scramble_examples(paragraphs: list[str], rng: random.Random, n: int) -> list[Example]:
@@ -368,8 +373,7 @@ def scramble_examples(paragraphs: list[str], rng: random.Random, n: int) -> list
     rewards copying only a little; in scrambled order copying is the only way to predict the second
     half, which is the lesson ("induction") a rewrite needs. Measured: 300 steps from v2 with half
     the rows from such a mix taught the words' frequencies, not copying (docs/training.md, sixth run)."""
-    usable = [p for p in paragraphs if 20 <= len(p.split()) <= 120]
-    scrambled = [shuffled_words(p, rng) for p in rng.sample(usable, min(n, len(usable)))]
+    scrambled = [shuffled_words(p, rng) for p in sample_passages(paragraphs, rng, n)]
     return [(f"{p}\n\n", p) for p in scrambled]
 
 

@@ -199,11 +199,10 @@ def make_batch(run: V2Run, s: V2Settings) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def add_copy_rows(run: V2Run, s: V2Settings, x: torch.Tensor, y: torch.Tensor):
-    """`x`, `y` with the last ~copy_frac of their rows replaced by copy drills (`data.copy_rows`)."""
-    if not s.copy_frac:
-        return x, y
+    """`x`, `y` with the last ~copy_frac of their rows replaced by copy drills (`data.copy_rows`); their
+    number is kept in `run.copy_rows` for the step's loss log."""
     rng = np.random.default_rng([s.seed, run.step, 11])
-    n_copy = run.copy_rows = int(rng.binomial(len(x), s.copy_frac))
+    n_copy = run.copy_rows = int(rng.binomial(len(x), s.copy_frac)) if s.copy_frac else 0
     if n_copy:
         vocab = np.arange(max(run.tok.all_special_ids) + 1, len(run.tok))  # any id but the special ones
         x[-n_copy:], y[-n_copy:] = data.copy_rows(vocab, rng, n_copy, x.shape[1])
@@ -212,7 +211,6 @@ def add_copy_rows(run: V2Run, s: V2Settings, x: torch.Tensor, y: torch.Tensor):
 
 def train_step(run: V2Run, s: V2Settings, warm_from: int) -> float:
     """One optimizer step; returns the loss (nats/token)."""
-    run.copy_rows = 0
     x, y = make_batch(run, s)
     lr = s.lr * run.sched.factor(run.step, s, warm_from)
     optim.set_lr(run.opts, lr)
