@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -362,3 +363,12 @@ def test_card_v2_prints_the_measured_numbers_of_both_models(v2_data, tmp_path):
     assert "6 steps" in readme and (shipped / "loss_curve.png").exists()
     numbers = json.loads((shipped / "card_numbers.json").read_text())
     assert numbers["v2"]["ppl"] == v2["ppl"] and len(numbers["samples"]) == len(card.PROMPTS)
+    # a later house model: named, with the previous one as a column, after a run stopped before its decay
+    stopped = tmp_path / "stopped"
+    shutil.copytree(tmp_path / "run", stopped)
+    (stopped / "summary.json").unlink()
+    later = spec | {"name": "v2.1", "previous_key": str(other), "previous_name": "v2"}
+    readme = write_card_v2(shipped, later | {"earlier_runs": [spec["run"], str(stopped)]}).read_text()
+    assert "# storyteller v2.1:" in readme and "| figure | v2.1 | v2 | v1 |" in readme
+    assert f"| held-out perplexity | **{v2['ppl']:.2f}** | {v1['ppl']:.2f} | {v1['ppl']:.2f} |" in readme
+    assert "stopped before a decay" in readme and "the end of 2 earlier run(s)" in readme

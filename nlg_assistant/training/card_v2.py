@@ -20,6 +20,7 @@ from nlg_assistant.training.card import (
     _table,
     generate_samples,
     plot_losses,
+    read_metrics,
 )
 
 TASK_ROWS = (  # (label, key, format): the per-tab figures of `eval --tasks`
@@ -51,12 +52,32 @@ def collect_v2(spec: dict, folder: Path) -> dict:
         ),
         "hardware": spec.get("hardware") or f"{_cpu_name()}, 2 shared cores",
         "earlier": [_run_record(Path(r)) for r in spec.get("earlier_runs", [])],
+        "name": spec.get("name", "v2"),
+        "previous": evals[spec["previous_key"]] if spec.get("previous_key") else None,
+        "previous_name": spec.get("previous_name", "previous"),
     }
 
 
 def _run_record(run: Path) -> dict:
-    """An earlier run's summary and settings (for the lineage line of the card)."""
-    return _load_json(run / "summary.json") | {"settings": _load_json(run / "settings.json")}
+    """An earlier run's summary and settings (for the lineage line of the card). A run stopped before its
+    end has no summary.json: its last logged step stands in for it (not decayed)."""
+    settings = {"settings": _load_json(run / "settings.json")}
+    if (run / "summary.json").exists():
+        return _load_json(run / "summary.json") | settings
+    last = read_metrics(run)[0][-1]
+    return {"tokens_seen_this_run": last["tokens"], "seconds": last["seconds"], "decayed": False} | settings
+
+
+def _run_line(e: dict) -> str:
+    """One earlier run in the lineage: tokens, minutes, its decay (or none) and its copy drills."""
+    s = e["settings"]
+    decay = (
+        f"decayed with {s['mix_frac']:.0%} mix rows" if e.get("decayed", True) else "stopped before a decay"
+    )
+    drills = f", {s['copy_frac']:.0%} copy drills" if s.get("copy_frac") else ""
+    return (
+        f"{e['tokens_seen_this_run'] / 1e6:.1f} M tokens in {e['seconds'] / 60:.0f} minutes, {decay}{drills}"
+    )
 
 
 def _lineage(n: dict) -> str:
@@ -65,14 +86,12 @@ def _lineage(n: dict) -> str:
     if not earlier:
         return f"Warm start from v1's weights (`{n['settings']['init_from']}`)"
     steps = "; ".join(
-        f"{e['tokens_seen_this_run'] / 1e6:.1f} M tokens in {e['seconds'] / 60:.0f} minutes, decayed with "
-        f"{e['settings']['mix_frac']:.0%} mix rows" + (" (from v1's weights)" if i == 0 else "")
-        for i, e in enumerate(earlier)
+        _run_line(e) + (" (from v1's weights)" if i == 0 else "") for i, e in enumerate(earlier)
     )
     total = sum(e["tokens_seen_this_run"] for e in [*earlier, n["summary"]])
     return (
         f"Warm start from `{n['settings']['init_from']}`, the end of {len(earlier)} earlier run(s) "
-        f"({steps}); in all v2 trained on {total / 1e6:.1f} M tokens after v1"
+        f"({steps}); in all {n['name']} trained on {total / 1e6:.1f} M tokens after v1"
     )
 
 
@@ -80,10 +99,11 @@ def _head(n: dict) -> str:
     v2, v1 = n["v2"], n["v1"]
     return (
         "---\nlicense: apache-2.0\nlanguage: en\nlibrary_name: transformers\npipeline_tag: text-generation\n"
-        "---\n\n# storyteller v2: the nlg-assistant house story model\n\n"
+        f"---\n\n# storyteller {n['name']}: the nlg-assistant house story model\n\n"
         f"A {n['summary']['params'] / 1e6:.2f} M-parameter Llama trained on public-domain children's books, "
-        "the app's offline default. v2 continues v1's weights with Muon + AdamW, a warm-up-stable-decay "
-        "schedule, cleaned text and a fine-tuning mix of the app's own task formats in the decay. Held-out "
+        f"the app's offline default. {n['name']} continues v1's weights with Muon + AdamW, a "
+        "warm-up-stable-decay schedule, cleaned text and a fine-tuning mix of the app's own task formats "
+        "in the decay. Held-out "
         f"perplexity {v2['ppl']:.2f} (v1: {v1['ppl']:.2f} on the same windows, "
         f"{100 * (v2['ppl'] / v1['ppl'] - 1):+.0f}%); {n['speed']['tokens_per_s']:.0f} tokens/s at batch 1 "
         "on 2 CPU threads.\n"
@@ -133,6 +153,12 @@ def _config_section(n: dict) -> str:
     return "## Model\n\n" + _table(["", ""], rows) + "\n"
 
 
+def _drills(settings: dict) -> str:
+    """The run's copy drills in words ('' for none)."""
+    share = settings.get("copy_frac") or 0
+    return f" and {share:.0%} copy drills (random token spans, each repeated)" if share else ""
+
+
 def _training_section(n: dict) -> str:
     s, m = n["settings"], n["summary"]
     sched = m["schedule"]
@@ -143,7 +169,7 @@ def _training_section(n: dict) -> str:
         f"matrices and AdamW on embeddings and norms, one peak rate {s['lr']:g}; warm-up {s['warmup_steps']} "
         f"steps, stable, then a 1-sqrt decay to {s['min_lr_ratio']:g} of the peak over the last "
         f"{sched['decay_steps']} steps, on {s['decay_seq_len']}-token windows with "
-        f"{s['mix_frac']:.0%} of the rows from the fine-tuning mix. Batch {s['batch_size']}; "
+        f"{s['mix_frac']:.0%} of the rows from the fine-tuning mix{_drills(s)}. Batch {s['batch_size']}; "
         f"{m['step']:,} steps, "
         f"{m['tokens_seen_this_run'] / 1e6:.1f} M tokens, {m['seconds'] / 60:.0f} minutes in this run. "
         "Hardware: "
@@ -160,34 +186,50 @@ def _figure(value, kind: str, tries: int | None) -> str:
     return f"{value:.3f}"
 
 
-def _eval_section(n: dict) -> str:
-    v2, v1 = n["v2"], n["v1"]
+COPY_ROWS = (  # (label, key): the copy check of `eval --copying` (mean loss per token, nats)
+    ("copy check: loss on a held-out paragraph", "copy_first_nll"),
+    ("copy check: loss on the same paragraph repeated", "copy_second_nll"),
+)
+
+
+def _columns(n: dict) -> list[tuple[str, dict]]:
+    """The card's model columns: this model, the previous house model (if named in the spec), v1."""
+    previous = [(n["previous_name"], n["previous"])] if n.get("previous") else []
+    return [(n.get("name", "v2"), n["v2"]), *previous, ("v1", n["v1"])]
+
+
+def _eval_rows(cols: list[tuple[str, dict]]) -> list[list]:
+    """One row per figure: perplexities, the trigram, per position, per tab, the copy check."""
+    first = cols[0][1]
     rows = [
-        ["held-out perplexity", f"**{v2['ppl']:.2f}**", f"{v1['ppl']:.2f}"],
-        ["bits per character", f"{v2['bits_per_char']:.3f}", f"{v1['bits_per_char']:.3f}"],
+        [
+            "held-out perplexity",
+            *(f"**{m['ppl']:.2f}**" if i == 0 else f"{m['ppl']:.2f}" for i, (_, m) in enumerate(cols)),
+        ]
     ]
-    if "trigram_ppl" in v2:
-        rows.append(
-            ["Kneser-Ney trigram (same targets)", f"{v2['trigram_ppl']:.2f}", f"{v2['trigram_ppl']:.2f}"]
-        )
-    for band in v2.get("ppl_by_position", {}):
-        rows.append(
-            [
-                f"perplexity at tokens {band}",
-                f"{v2['ppl_by_position'][band]:.1f}",
-                f"{v1['ppl_by_position'][band]:.1f}",
-            ]
-        )
+    rows.append(["bits per character", *(f"{m['bits_per_char']:.3f}" for _, m in cols)])
+    if "trigram_ppl" in first:
+        rows.append(["Kneser-Ney trigram (same targets)", *(f"{first['trigram_ppl']:.2f}" for _ in cols)])
+    for band in first.get("ppl_by_position", {}):
+        rows.append([f"perplexity at tokens {band}", *(f"{m['ppl_by_position'][band]:.1f}" for _, m in cols)])
     for label, key, kind in TASK_ROWS:
-        tries = v2.get(f"{key.split('_')[0]}_tries")
-        rows.append([label, _figure(v2.get(key), kind, tries), _figure(v1.get(key), kind, tries)])
+        tries = first.get(f"{key.split('_')[0]}_tries")
+        rows.append([label, *(_figure(m.get(key), kind, tries) for _, m in cols)])
+    for label, key in COPY_ROWS if "copy_second_nll" in first else ():
+        rows.append([label, *(_figure(m.get(key), "float", None) for _, m in cols)])
+    return rows
+
+
+def _eval_section(n: dict) -> str:
+    cols = _columns(n)
+    first = cols[0][1]
     return (
         "## Evaluation\n\n"
-        f"Both models on the same {v2['windows']} windows of {v2['seq_len']} tokens of the held-out books "
-        "(v1's uncleaned validation stream, token for token v1's card windows) and the same seeded tries "
-        "per tab, built from held-out books with the app's own prompts and each model's sampling settings "
-        "(`python -m nlg_assistant.training eval ... --positions --tasks N`).\n\n"
-        + _table(["figure", "v2", "v1"], rows)
+        f"The models on the same {first['windows']} windows of {first['seq_len']} tokens of the held-out "
+        "books (v1's uncleaned validation stream, token for token v1's card windows) and the same seeded "
+        "tries per tab, built from held-out books with the app's own prompts and each model's sampling "
+        "settings (`python -m nlg_assistant.training eval ... --positions --tasks N --copying N`).\n\n"
+        + _table(["figure", *(name for name, _ in cols)], _eval_rows(cols))
         + "\n"
     )
 
