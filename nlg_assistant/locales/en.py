@@ -64,10 +64,7 @@ MESSAGES: dict[str, str] = (
         "article.write": "Write article",
         # few-shot tab
         "fewshot.preset": "Preset",
-        "fewshot.preset_info": (
-            "Fills the instruction and examples. A rewrite keeps closer to the input at Temperature 0.3 "
-            "and Repetition penalty 1.0 (the penalty counts the input's words as used)."
-        ),
+        "fewshot.preset_info": "Fills the instruction and examples.",
         "fewshot.instruction": "Instruction",
         "fewshot.example_input": "Example input",
         "fewshot.example_output": "Example output",

@@ -49,10 +49,7 @@ MESSAGES: dict[str, str] = {
     "article.write": "撰写文章",
     # few-shot tab
     "fewshot.preset": "预设",
-    "fewshot.preset_info": (
-        "填入指令和示例。改写时把温度设为 0.3、重复惩罚设为 1.0，结果更贴近原文"
-        "（重复惩罚会把输入里的词算作已用过）。"
-    ),
+    "fewshot.preset_info": "填入指令和示例。",
     "fewshot.instruction": "指令",
     "fewshot.example_input": "示例输入",
     "fewshot.example_output": "示例输出",
