@@ -8,18 +8,14 @@ refused (measured in docs/security.md). This middleware answers the join request
 and our message when the visitor already has `max_per_visitor` events alive, before gradio
 sees it. An event counts from its join until gradio's queue no longer holds it (finished,
 failed or cancelled), which `alive(event_id)` answers; so nothing leaks when a client
-disconnects. A join at the cap waits up to GRACE_S for a slot first, because gradio lets an event
-go a few ms after its last message (Stop, then Generate at once, must not be refused).
-Imports neither gradio nor starlette: the UI installs it with
+disconnects. Imports neither gradio nor starlette: the UI installs it with
 ``launch(app_kwargs={"middleware": [Middleware(VisitorGate, ...)]})``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
-import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -36,11 +32,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 JOIN_SUFFIXES = ("/queue/join", "/queue/join/")  # the browser's way into the queue
 CALL_MARKER = "/call/"  # gradio_client and REST: POST /gradio_api/call/[v2/]NAME
 PENDING = "pending:"  # a join in flight: counted until its event id is known
-# A visitor at the cap may have an event that has just ended: its last message is sent but gradio's
-# queue lets it go only a few ms later (iterator reset, analytics). A writer who presses Stop and
-# Generate at once must not be refused for that, so a join at the cap waits this long for a slot.
-GRACE_S = 0.5
-POLL_S = 0.02
 FORWARDED = FORWARDED_HEADER.encode()  # ASGI header names are lower-case bytes
 
 
@@ -65,7 +56,7 @@ class VisitorGate:
             await self.app(scope, receive, send)
             return
         visitor = self._visitor(scope)
-        placeholder = await self._reserve_within_grace(visitor)
+        placeholder = self._reserve(visitor)
         if placeholder is None:
             await _refuse(send, busy_message(self.max_per_visitor))
             return
@@ -89,20 +80,12 @@ class VisitorGate:
     def _visitor(self, scope: Scope) -> str:
         return scope_visitor(scope, self.trust_proxy)
 
-    async def _reserve_within_grace(self, visitor: str) -> str | None:
-        """`_reserve`, retried for up to GRACE_S while the visitor is at the cap; None (logged) after."""
-        deadline = time.monotonic() + GRACE_S
-        while (placeholder := self._reserve(visitor)) is None and time.monotonic() < deadline:
-            await asyncio.sleep(POLL_S)
-        if placeholder is None:
-            log_refusal(busy_message(self.alive_events(visitor)), visitor)
-        return placeholder
-
     def _reserve(self, visitor: str) -> str | None:
-        """A placeholder id counting this join, or None when the visitor is at the cap."""
+        """A placeholder id counting this join, or None (refusal logged) when the visitor is at the cap."""
         with self._lock:
             alive = self._prune(visitor)
             if len(alive) >= self.max_per_visitor:
+                log_refusal(busy_message(len(alive)), visitor)
                 return None
             placeholder = PENDING + uuid.uuid4().hex
             alive.append(placeholder)

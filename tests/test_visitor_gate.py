@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -14,7 +13,7 @@ import pytest
 from appserver import launch_behind
 from starlette.middleware import Middleware
 
-from nlg_assistant.visitor_gate import GRACE_S, VisitorGate, send_json
+from nlg_assistant.visitor_gate import VisitorGate
 
 pytestmark = pytest.mark.server
 MESSAGE = "You already have 2 requests running; wait for one to finish (or press Stop)"
@@ -122,54 +121,3 @@ def test_behind_a_proxy_the_last_forwarded_hop_is_the_visitor(gated_behind_proxy
         release.set()
         for response in (*spoofed[:2], other):
             first_data(proxy, base, response.json()["event_id"])
-
-
-class _Joins:
-    """A bare ASGI app answering each join with a new event id; `alive` says it is held until `ends_at`."""
-
-    def __init__(self) -> None:
-        self.ends_at: dict[str, float] = {}
-
-    async def __call__(self, scope, receive, send) -> None:
-        event_id = f"e{len(self.ends_at)}"
-        self.ends_at[event_id] = float("inf")
-        await send_json(send, 200, {"event_id": event_id})
-
-    def alive(self, event_id: str) -> bool:
-        return time.monotonic() < self.ends_at.get(event_id, 0.0)
-
-
-def _asgi_join(gate: VisitorGate) -> tuple[int, float]:
-    """(HTTP status, seconds taken) of one browser join from 127.0.0.3 through `gate`."""
-    sent = []
-
-    async def receive():
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message):
-        sent.append(message)
-
-    scope = {"type": "http", "method": "POST", "path": "/gradio_api/queue/join", "client": ("127.0.0.3", 1)}
-    started = time.monotonic()
-    asyncio.run(gate(scope, receive, send))
-    return sent[0]["status"], time.monotonic() - started
-
-
-def test_a_join_right_after_the_visitors_event_ends_waits_for_gradio_to_let_it_go():
-    inner = _Joins()
-    gate = VisitorGate(inner, max_per_visitor=1, trust_proxy=False, alive=inner.alive)
-    assert _asgi_join(gate)[0] == 200
-    # Stop, then Generate at once: the event has sent its last message but gradio holds it 0.1 s more
-    inner.ends_at["e0"] = time.monotonic() + 0.1
-    status, seconds = _asgi_join(gate)
-    assert status == 200 and 0.05 < seconds < GRACE_S
-    assert gate.alive_events("127.0.0.3") == 1  # the new event only
-
-
-def test_a_visitor_still_at_the_cap_is_refused_after_the_grace():
-    inner = _Joins()
-    gate = VisitorGate(inner, max_per_visitor=1, trust_proxy=False, alive=inner.alive)
-    assert _asgi_join(gate)[0] == 200
-    status, seconds = _asgi_join(gate)
-    assert status == 429 and GRACE_S <= seconds < GRACE_S + 1
-    assert gate.alive_events("127.0.0.3") == 1
