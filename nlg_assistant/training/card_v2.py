@@ -195,7 +195,7 @@ COPY_ROWS = (  # (label, key): the copy check of `eval --copying` (mean loss per
 def _columns(n: dict) -> list[tuple[str, dict]]:
     """The card's model columns: this model, the previous house model (if named in the spec), v1."""
     previous = [(n["previous_name"], n["previous"])] if n.get("previous") else []
-    return [(n.get("name", "v2"), n["v2"]), *previous, ("v1", n["v1"])]
+    return [(n["name"], n["v2"]), *previous, ("v1", n["v1"])]
 
 
 def _eval_rows(cols: list[tuple[str, dict]]) -> list[list]:
