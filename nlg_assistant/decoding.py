@@ -145,6 +145,7 @@ class PreparedPrompt:
     settings: GenerationSettings
     dropped_prompt_tokens: int
     notices: tuple[str, ...]
+    penalise_prompt: bool = True  # False: the repetition penalty counts only generated tokens
 
     def draft_decoders(self, tokenizer: Any, stops: Sequence[str]) -> list[DraftDecoder]:
         """One text decoder per draft, each given the prompt as context (see `DraftDecoder`)."""
@@ -168,7 +169,8 @@ class PromptPreparer:
         ids, settings, dropped, notices = self._fit(ids, settings)
         if settings.seed == -1 and not settings.greedy:
             settings = settings.with_seed(secrets.randbelow(_MAX_SEED + 1))
-        return PreparedPrompt(ids, settings, dropped, (*prompt.notices, *template_notices, *notices))
+        notices = (*prompt.notices, *template_notices, *notices)
+        return PreparedPrompt(ids, settings, dropped, notices, prompt.penalise_prompt)
 
     def _fit(
         self, ids: list[int], settings: GenerationSettings

@@ -354,9 +354,10 @@ class BatchedBackend:
         if not request.settings.greedy:
             generator = torch.Generator(device=device)
             generator.manual_seed(request.settings.seed)
+        settings, scope = request.settings, request.prepared.penalise_prompt
         return [
-            _Row(request, draft, RowSampler(request.settings, request.ids, vocab_size, device, generator))
-            for draft in range(request.settings.num_drafts)
+            _Row(request, draft, RowSampler(settings, request.ids, vocab_size, device, generator, scope))
+            for draft in range(settings.num_drafts)
         ]
 
     def _decode_step(self) -> None:

@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -24,7 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
+from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
+from transformers.generation.logits_process import RepetitionPenaltyLogitsProcessor
 from transformers.generation.streamers import BaseStreamer
 
 from .alternatives import prepared_ids, top_alternatives
@@ -236,6 +238,33 @@ def build_generation_config(
     return GenerationConfig(**values)
 
 
+class _OwnPenaltyFilter(logging.Filter):
+    """Drops `generate`'s warning that our penalty processor replaces its own: that is the intent."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("custom logits processor" in message and "RepetitionPenalty" in message)
+
+
+def _quiet_own_penalty_warning() -> None:
+    """Install `_OwnPenaltyFilter` on transformers' generation logger once."""
+    logger = logging.getLogger("transformers.generation.utils")
+    if not any(isinstance(f, _OwnPenaltyFilter) for f in logger.filters):
+        logger.addFilter(_OwnPenaltyFilter())
+
+
+def output_only_penalty(prepared: PreparedPrompt) -> LogitsProcessorList:
+    """For a prompt whose repetition penalty counts only generated tokens, transformers' own penalty
+    processor with the prompt ignored; `generate` puts it where its default one would run (the
+    same type replaces it), so the processors' order is unchanged. Otherwise an empty list."""
+    penalty = prepared.settings.repetition_penalty
+    if prepared.penalise_prompt or penalty == 1.0:
+        return LogitsProcessorList()
+    _quiet_own_penalty_warning()
+    counted_from = len(prepared.ids)
+    return LogitsProcessorList([RepetitionPenaltyLogitsProcessor(penalty, prompt_ignore_length=counted_from)])
+
+
 class LocalBackend:
     """A `Backend` that generates with the in-process model, one request at a time.
 
@@ -353,4 +382,5 @@ class LocalBackend:
                 generation_config=job.config,
                 streamer=job.streamer,
                 stopping_criteria=StoppingCriteriaList([_StopCriterion(job.cancel, job.streamer)]),
+                logits_processor=output_only_penalty(job.prepared),
             )

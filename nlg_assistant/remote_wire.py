@@ -14,7 +14,10 @@ num_drafts              one streamed request per draft       ``n`` is ignored by
 top_k                   ``top_k`` field (extra body)         sent when sampling; 0 (off) is sent as -1
 repetition_penalty      ``repetition_penalty`` (extra body)  multiplicative (HF style); NOT the same as
                                                              OpenAI's additive ``frequency_penalty``,
-                                                             which is never sent
+                                                             which is never sent; the server
+                                                             counts the prompt too (a few-shot
+                                                             prompt's ``penalise_prompt=False``
+                                                             holds for the local engines only)
 no_repeat_ngram_size    ``generation_config`` only           transformers serve only; elsewhere a
                                                              notice says it was ignored
 Prompt.stop             ``stop``                             also enforced here, so the stop string is

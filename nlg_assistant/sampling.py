@@ -7,6 +7,8 @@ output equals `model.generate(do_sample=False, ...)` with the same penalties:
 
 1. repetition penalty over prompt + generated ids (divide positive logits, multiply negative);
 2. no-repeat n-gram: ban tokens that would repeat an n-gram already in prompt + output;
+   with ``penalise_prompt=False`` the penalty counts the generated ids only (transformers'
+   ``prompt_ignore_length``): a rewrite reuses its input's words, only its own repeats are penalised;
 3. greedy: argmax. Sampling: temperature, top-k, top-p (transformers' rules), then a draw
    with the sequence's generator over the surviving candidates (so sampled text for a seed
    is reproducible here but is not the same draw as `generate`'s).
@@ -37,17 +39,18 @@ class RowSampler:
         vocab_size: int,
         device: torch.device | str,
         generator: torch.Generator | None = None,
+        penalise_prompt: bool = True,
     ) -> None:
         self.settings = settings
         self.generator = generator
         self.ids: list[int] = list(prompt_ids)
         self.penalised = settings.repetition_penalty != 1.0
         self.ngram = settings.no_repeat_ngram_size
-        # seen[v] is True once token v is in prompt + output; shape (vocab,), for the repetition penalty
+        # seen[v] is True once token v is in the counted ids; shape (vocab,), for the repetition penalty
         self.seen = torch.zeros(vocab_size, dtype=torch.bool, device=device) if self.penalised else None
         self.seen_kept_outside = False  # True when a batch owns `seen` (a row view) and marks it
         self.vocab_size, self.device = vocab_size, device
-        if self.seen is not None and self.ids:
+        if self.seen is not None and self.ids and penalise_prompt:  # else only observed tokens count
             ids = torch.tensor(self.ids, device=device)
             self.seen[ids[ids < vocab_size]] = True  # ids past the lm head can't be penalised (transformers)
         # followers[(t1..t_{n-1})] = tokens seen right after that (n-1)-gram

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import threading
 import time
@@ -87,6 +88,18 @@ def test_batched_greedy_equals_single_and_generate(engine, loaded, settings):
     reference = [run(LocalBackend(loaded), d, settings).result.texts[0] for d in PROMPTS]
     assert together == alone == reference
     assert len(set(together)) == len(PROMPTS)  # really different sequences shared the batch
+
+
+def test_output_only_penalty_batched_equals_simple_and_differs_from_whole(engine, loaded):
+    """A prompt with `penalise_prompt=False` (few-shot) decodes the same on both engines, and
+    differently from the whole-sequence penalty (so the scope really reaches the samplers)."""
+    document = PROMPTS[1]
+    settings = dataclasses.replace(PENALISED, repetition_penalty=1.8)
+    scoped = Prompt(document=document, penalise_prompt=False)
+    batched = drain(engine.start(scoped, settings)).result.texts[0]
+    simple = drain(LocalBackend(loaded).start(scoped, settings)).result.texts[0]
+    assert batched == simple
+    assert batched != run(engine, document, settings).result.texts[0]
 
 
 class HeldScheduler:

@@ -106,6 +106,7 @@ def test_a_story_or_a_section_ends_where_the_few_shot_layout_starts() -> None:
 
 def test_story_without_notes_is_exactly_the_story() -> None:
     assert build_story("Once upon a time").document == "Once upon a time"
+    assert build_story("Once upon a time").penalise_prompt  # a continuation should not parrot the story
     assert build_story("Line one\n").document == "Line one\n"  # a newline the user typed is kept
 
 
@@ -397,6 +398,7 @@ def test_fewshot_both_forms() -> None:
     assert contents == ["hi", "Hello.", "thx", "Thank you.", "cu", "See you soon.", "gtg"]
     assert p.stop == FEWSHOT_STOP and any(INPUT_TAG in s for s in p.stop)
     assert p.notices == ()
+    assert p.penalise_prompt is False  # the answer reuses the input's words: only its own repeats count
 
 
 def test_fewshot_default_instruction_in_chat_only() -> None:

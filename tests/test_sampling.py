@@ -23,7 +23,8 @@ from transformers.generation.logits_process import (
 )
 
 from nlg_assistant.config import GenerationSettings
-from nlg_assistant.generation import build_generation_config
+from nlg_assistant.decoding import PreparedPrompt
+from nlg_assistant.generation import build_generation_config, output_only_penalty
 from nlg_assistant.models import load_model
 from nlg_assistant.sampling import RowSampler, _penalise_rows, _top_p_keep, choose_tokens
 
@@ -183,6 +184,60 @@ def test_repetition_penalty_equals_transformers_exactly_on_negative_logits():
             mine = RowSampler(settings(repetition_penalty=penalty), ids, VOCAB, "cpu")._penalise(logits)
             expected = RepetitionPenaltyLogitsProcessor(penalty)(torch.tensor([ids]), logits[None])[0]
             assert torch.equal(mine, expected)
+
+
+OUTPUT_ONLY = {name: CASES[name] for name in ("penalty-1.3", "penalty-2", "everything", "defaults")}
+
+
+def output_only_reference(s: GenerationSettings, prompt: list[int], ids: list[int], logits: torch.Tensor):
+    """The reference processors with transformers' penalty ignoring the `prompt`'s ids (vocab,)."""
+    processors = reference_processors(s)
+    if s.repetition_penalty != 1.0:
+        processors[0] = RepetitionPenaltyLogitsProcessor(
+            s.repetition_penalty, prompt_ignore_length=len(prompt)
+        )
+    return processors(torch.tensor([ids]), logits.clone()[None])[0]
+
+
+@pytest.mark.parametrize("name", list(OUTPUT_ONLY))
+def test_output_only_penalty_equals_transformers_prompt_ignore_length(tiny, name):
+    """`penalise_prompt=False`: the row sampler and the simple engine's processors both count only
+    the generated ids, as transformers' `prompt_ignore_length`; the prompt's own tokens go unpenalised."""
+    s = OUTPUT_ONLY[name]
+    config = build_generation_config(s, [2], 3, tiny.model.generation_config)
+    for seed in range(10):
+        ids, logits = random_case(seed)
+        prompt, written = ids[:16], ids[16:]
+        sampler = RowSampler(s, prompt, VOCAB, "cpu", penalise_prompt=False)
+        for token in written:
+            sampler.observe(token)
+        candidates, probs = sampler.distribution(sampler._ban_ngrams(sampler._penalise(logits)))
+        mine = (
+            probs / probs.sum()
+            if candidates is None
+            else torch.zeros_like(logits).index_put_((candidates,), probs / probs.sum())
+        )
+        expected = output_only_reference(s, prompt, ids, logits)
+        assert_same_distribution(mine, expected)
+        built = tiny.model._get_logits_processor(config, input_ids_seq_length=len(prompt), device="cpu")
+        custom = output_only_penalty(PreparedPrompt(prompt, s, 0, (), penalise_prompt=False))
+        merged = tiny.model._merge_criteria_processor_list(built, custom)
+        assert torch.equal(merged(torch.tensor([ids]), logits.clone()[None])[0], expected)
+    only_in_prompt = sorted(set(prompt) - set(written))
+    sampler = RowSampler(s, prompt, VOCAB, "cpu", penalise_prompt=False)
+    assert torch.equal(sampler._penalise(logits), logits)  # nothing written yet: nothing penalised
+    if s.repetition_penalty != 1.0:  # the whole-sequence penalty would have changed those tokens
+        whole = RowSampler(s, prompt, VOCAB, "cpu")._penalise(logits)
+        assert not torch.equal(whole[only_in_prompt], logits[only_in_prompt])
+
+
+def test_output_only_penalty_is_nothing_for_whole_sequence_prompts_or_no_penalty():
+    """The simple engine adds a processor only when the prompt asks for it and there is a penalty."""
+    s = settings(repetition_penalty=1.3)
+    assert len(output_only_penalty(PreparedPrompt([1, 2], s, 0, (), penalise_prompt=False))) == 1
+    assert len(output_only_penalty(PreparedPrompt([1, 2], s, 0, ()))) == 0
+    off = PreparedPrompt([1, 2], settings(repetition_penalty=1.0), 0, (), penalise_prompt=False)
+    assert len(output_only_penalty(off)) == 0
 
 
 def test_repetition_penalty_ignores_ids_beyond_the_logits():

@@ -252,6 +252,7 @@ def test_fewshot_continue_puts_the_open_answer_in_the_prompt(backend):
     steps = list(fewshot_steps(recorder, SHORT, pairs, "bye", "Reply politely.", base="Good"))
     assert recorder.prompts[0].document.startswith("Reply politely.\n\n### Input:\nhi\n")
     assert recorder.prompts[0].document.endswith("### Input:\nbye\n\n### Output:\nGood")
+    assert recorder.prompts[0].messages == () and recorder.prompts[0].penalise_prompt is False
     assert steps[-1].text.startswith("Good")
 
 

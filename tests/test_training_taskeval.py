@@ -113,3 +113,17 @@ def test_run_tasks_generates_with_a_real_tiny_model(tmp_path):
     assert 0 <= res["outline_ok_share"] <= 1 and res["formal_cer"] > 0  # an untrained model rewrites nothing
     assert res == taskeval.run_tasks(model, tok, tasks, seed=0)  # same seeds, same figures
     assert set(res["samples"]) == {"outline", "section", "formal", "story"}
+
+
+def test_formal_tries_are_what_the_api_writes_for_the_preset(tmp_path):
+    """The eval's rewrite is the task layer's: the API's few-shot with the preset gives the same text."""
+    from nlg_assistant.config import GenerationSettings
+    from nlg_assistant.tasks.fewshot import fewshot_from_spec
+
+    model, tok = tiny_model(tmp_path)
+    task = next(t for t in taskeval.build_tasks([("Pip and Mara", BOOK)], 1, 0, words) if t.kind == "formal")
+    backend = taskeval.local_backend(model, tok)
+    shown = taskeval.app_formal(backend, task, seed=5)
+    settings = GenerationSettings(max_new_tokens=taskeval.MAX_NEW["formal"], seed=5)
+    *_, last = fewshot_from_spec(backend, settings, task.expected[0], "Formal rewrite")
+    assert shown == last.text and "\n" not in shown.strip()

@@ -132,7 +132,9 @@ def build_fewshot(
     left_out = (f"The {which} left out to fit the model's context.",)
     notices = (*skipped, *defused, *(left_out if dropped else ()))
     document, messages = _fewshot_forms(instruction, kept, text)
-    return Prompt(document=document, messages=messages, stop=FEWSHOT_STOP, notices=notices)
+    # the output reuses the input's words (a rewrite, a headline from its paragraph): only its own
+    # repeats count for the repetition penalty
+    return Prompt(document, messages, FEWSHOT_STOP, notices, penalise_prompt=False)
 
 
 # ---------------------------------------------------------------------------- presets and registry

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from ..backend import Backend, Prompt, prompt_budget
@@ -115,7 +116,7 @@ def fewshot_prompt(
     budget = prompt_budget(backend, settings, used)
     prompt = build_fewshot(examples, new_input, instruction, budget=budget, chat=backend.info.chat)
     if base:  # continue the open answer: plain document form, the model sees its earlier output
-        prompt = Prompt(document=prompt.document + base, stop=prompt.stop, notices=prompt.notices)
+        prompt = replace(prompt, document=prompt.document + base, messages=())
     return prompt
 
 

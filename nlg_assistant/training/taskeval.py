@@ -5,9 +5,9 @@
   reads as exactly the asked number of headings;
 - section: share of outputs (cut at the app's stop strings) with >= 20 words and no apparatus line or
   heading in them (`clean.clean_document` leaves them unchanged);
-- few-shot formal rewrite (the app's preset): character error rate of the output as the tab shows it
-  (cut at the end of its first line, the preset being one-line) against the original sentence, next to
-  the corrupted input's;
+- few-shot formal rewrite (the app's preset, written by the task layer's own steps): character error
+  rate of the output as the tab shows it (cut at the end of its first line, the preset being one-line)
+  against the original sentence, next to the corrupted input's;
 - story: share of continuations that reuse a name given in the memory note.
 Tries are seeded (the same prompts and seeds for every model), so models compare side by side.
 """
@@ -170,6 +170,20 @@ def app_outline(backend, task: Task, seed: int) -> str:
     return last.text
 
 
+def app_formal(backend, task: Task, seed: int) -> str:
+    """The rewrite the Few-shot tab shows for `task` with the Formal rewrite preset: the task layer's
+    own steps (its prompt, one-line stop and penalty scope), the app's default settings, this seed."""
+    from nlg_assistant.config import GenerationSettings
+    from nlg_assistant.tasks.fewshot import fewshot_steps
+
+    preset = prompts.PRESETS["Formal rewrite"]
+    settings = GenerationSettings(max_new_tokens=MAX_NEW["formal"], seed=seed)
+    corrupted, _ = task.expected
+    steps = fewshot_steps(backend, settings, preset.examples, corrupted, preset.instruction, one_line=True)
+    *_, last = steps
+    return last.text
+
+
 def local_backend(model, tok):
     """`model` and `tok` as the app's local backend (what the Article tab's steps call)."""
     from nlg_assistant.generation import LocalBackend
@@ -188,6 +202,8 @@ def run_tasks(model, tok, tasks: list[Task], seed: int) -> dict:
     for i, task in enumerate(tasks):
         if task.kind == "outline":
             output = app_outline(backend, task, seed + i)
+        elif task.kind == "formal":
+            output = app_formal(backend, task, seed + i)
         else:
             output = cut_at_stops(generate(model, tok, task.prompt, seed + i, MAX_NEW[task.kind]), task.stops)
         rows.setdefault(task.kind, []).append(score(task, output))
