@@ -152,6 +152,39 @@ def test_sentences_do_not_end_at_titles_or_initials():
     ]
 
 
+def test_speech_reads_like_a_message():
+    paragraph = (
+        '\u201cCan you come tomorrow?\u201d asked Anne. "Thank you, I will be there," said he. '
+        '"and then the horse ran off," he went on. "The old mill stood by the river." '
+        '"You are late (again)," she said. \u201cYou must go\u201d'
+    )
+    assert finetune.speech_of([paragraph]) == ["Can you come tomorrow?", "Thank you, I will be there."]
+    # no shorthand word, lower-case start (a resumed quote), brackets: left out; too short as well
+    assert finetune.speech_of([paragraph], min_words=3) == [
+        "Can you come tomorrow?",
+        "Thank you, I will be there.",
+        "You must go",
+    ]
+
+
+def test_message_examples_are_formal_rewrites_of_speech_and_off_by_default():
+    raw = "## One\n\n" + "\n\n".join(
+        f'"Will you bring the {thing} tomorrow, please?" asked Tom. "Thank you for the {thing}," said Ann.'
+        for thing in ("bread", "milk", "eggs", "tea", "salt", "jam", "rice", "soap")
+    )
+    count = lambda text: len(text.split())  # noqa: E731
+    off = finetune.book_examples("A book", raw, random.Random(0), count, 300)
+    assert off["message"] == []
+    on = finetune.book_examples("A book", raw, random.Random(0), count, 300, finetune.Quota(message=3))
+    assert len(on["message"]) == 3
+    prompt, target = on["message"][0]
+    assert prompt.startswith(prompts.PRESETS["Formal rewrite"].instruction)
+    original = target.split("\n")[0]
+    assert original in finetune.speech_of([p for p in raw.split("\n\n")])
+    informal = prompt.rsplit("### Input:\n", 1)[1].split("\n")[0]
+    assert any(short in informal.split() for short in ("u", "pls", "tmrw", "thx"))
+
+
 def test_fables_and_morals():
     raw = "\n".join(
         [

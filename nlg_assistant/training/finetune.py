@@ -11,7 +11,9 @@ the app sends it:
 - section: the section prompt (brief, outline, article so far) -> the chapter's opening, then the next
   `## ` heading (the app's stop string) or end of text;
 - few-shot, in the exact `### Input:` / `### Output:` layout: informal -> formal (corpus sentences
-  lowercased, punctuation dropped, "u", "thx", "tmrw"...) -> the original; paragraph -> chapter title;
+  lowercased, punctuation dropped, "u", "thx", "tmrw"...) -> the original; "message" (none by default):
+  the same from quoted speech that uses a word messages shorten (chat-like lines, dense in shorthand,
+  which narrative sentences rarely hold); paragraph -> chapter title;
   fable -> moral; each output followed by the next `### Input:` delimiter (the app's stop string);
 - story: `[Memory: names]` / `[Style: ...]` notes + a passage -> its continuation;
 - repeat (none by default): a passage -> the same passage again, plain text. v2 cannot continue a
@@ -50,6 +52,8 @@ _SHORTHAND = re.compile(r"\b(" + "|".join(sorted(SHORTHAND, key=len, reverse=Tru
 _PUNCT = re.compile(r"[.,;:!?\"'\u2018\u2019\u201c\u201d()-]")
 # a sentence ends at . ! ? before a capital, but not after "Mr." "Mrs." "St." or an initial ("J. M.")
 _SENTENCE = re.compile(r"(?<=[.!?])(?<!\b[A-Z][a-z]\.)(?<!\bMrs\.)(?<!\b[A-Z]\.)\s+(?=[A-Z])")
+# the words between double quotes (straight or curly) of one stretch of speech
+_SPEECH = re.compile(r"[\"\u201c]([^\"\u201c\u201d]+)[\"\u201d]")
 _NAME = re.compile(r"(?<![.!?\"']\s)(?<!^)\b([A-Z][a-z]{2,})\b")
 
 
@@ -240,6 +244,25 @@ def sentences_of(paragraphs: list[str], min_words: int = 6, max_words: int = 30)
     return out
 
 
+def speech_of(paragraphs: list[str], min_words: int = 4, max_words: int = 30) -> list[str]:
+    """Quoted speech that reads like a message: a stretch between double quotes that starts with a
+    capital, uses a word people shorten in messages (`SHORTHAND`), and has no brackets or dashes; a
+    trailing comma or colon (`"...," said he`) becomes a full stop."""
+    out = []
+    for p in paragraphs:
+        for m in _SPEECH.finditer(p):
+            line = re.sub(r"[,;:]+$", ".", m.group(1).strip())
+            words = len(line.split())
+            if (
+                min_words <= words <= max_words
+                and line[0].isupper()
+                and _SHORTHAND.search(line)
+                and not re.search(r"[\[\]()_*]|--|\u2014", line)
+            ):
+                out.append(line)
+    return out
+
+
 def fewshot_example(instruction: str, pairs: list[tuple[str, str]], new_input: str, target: str) -> Example:
     """The app's few-shot document -> the answer and the next `### Input:` (where the app stops)."""
     doc = prompts.build_fewshot(pairs, new_input, instruction).document
@@ -397,9 +420,12 @@ class Quota:
     story: int = 8
     repeat: int = 0
     scramble: int = 0
+    message: int = 0  # formal rewrites of quoted speech (`speech_of`)
 
 
-EXTRA_QUOTA = Quota(outline=14, section=0, formal=4, title=0, fable=0, story=0, repeat=0, scramble=0)
+EXTRA_QUOTA = Quota(
+    outline=14, section=0, formal=4, title=0, fable=0, story=0, repeat=0, scramble=0, message=0
+)
 
 
 def quota_from(pairs: list[str], base: Quota = Quota()) -> Quota:
@@ -440,6 +466,7 @@ def book_examples(
         "story": story_examples(sections, rng, quota.story),
         "repeat": repeat_examples(paragraphs, rng, quota.repeat) if quota.repeat else [],
         "scramble": scramble_examples(paragraphs, rng, quota.scramble) if quota.scramble else [],
+        "message": formal_examples(speech_of(paragraphs), rng, quota.message) if quota.message else [],
     }
 
 
