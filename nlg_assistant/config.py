@@ -100,7 +100,7 @@ SETTINGS: tuple[Setting, ...] = (
         0.01,
         1.1,
         "Repetition penalty",
-        "Above 1 makes already-used tokens less likely (1 = off).",
+        "Above 1 makes already-used tokens less likely (1 = off); few-shot counts only the answer's.",
     ),
     Setting(
         "no_repeat_ngram_size",

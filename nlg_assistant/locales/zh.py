@@ -195,7 +195,9 @@ MESSAGES: dict[str, str] = {
     "setting.top_p": "Top-p",
     "setting.top_p.help": "只从概率累计达到 p 的最小 token 集合中采样（1 = 关闭）。",
     "setting.repetition_penalty": "重复惩罚",
-    "setting.repetition_penalty.help": "大于 1 时，已用过的 token 更不容易再出现（1 = 关闭）。",
+    "setting.repetition_penalty.help": (
+        "大于 1 时，已用过的 token 更不容易再出现（1 = 关闭）；少样本仿写只计答案自己用过的。"
+    ),
     "setting.no_repeat_ngram_size": "禁止重复的 n-gram 长度",
     "setting.no_repeat_ngram_size.help": "任何这么长的 token 序列都不会重复（0 = 关闭）。",
     "setting.num_drafts": "草稿数",
