@@ -179,6 +179,8 @@ def test_message_examples_are_formal_rewrites_of_speech_and_off_by_default():
     assert len(on["message"]) == 3
     prompt, target = on["message"][0]
     assert prompt.startswith(prompts.PRESETS["Formal rewrite"].instruction)
+    preset_inputs = [source for source, _ in prompts.PRESETS["Formal rewrite"].examples]
+    assert not any(source in p for p in (e[0] for e in on["message"]) for source in preset_inputs)
     original = target.split("\n")[0]
     assert original in finetune.speech_of([p for p in raw.split("\n\n")])
     informal = prompt.rsplit("### Input:\n", 1)[1].split("\n")[0]

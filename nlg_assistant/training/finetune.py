@@ -466,7 +466,9 @@ def book_examples(
         "story": story_examples(sections, rng, quota.story),
         "repeat": repeat_examples(paragraphs, rng, quota.repeat) if quota.repeat else [],
         "scramble": scramble_examples(paragraphs, rng, quota.scramble) if quota.scramble else [],
-        "message": formal_examples(speech_of(paragraphs), rng, quota.message) if quota.message else [],
+        # never after the preset's own examples: with them (a third of prompts), a decay learnt them by
+        # heart and answered short messages with "Hello, I cannot..." (docs/training.md, seventh run)
+        "message": formal_examples(speech_of(paragraphs), rng, quota.message, 0.0) if quota.message else [],
     }
 
 
