@@ -179,8 +179,9 @@ def app_formal(backend, task: Task, seed: int) -> str:
     preset = prompts.PRESETS["Formal rewrite"]
     settings = GenerationSettings(max_new_tokens=MAX_NEW["formal"], seed=seed)
     corrupted, _ = task.expected
-    steps = fewshot_steps(backend, settings, preset.examples, corrupted, preset.instruction, one_line=True)
-    *_, last = steps
+    *_, last = fewshot_steps(
+        backend, settings, preset.examples, corrupted, preset.instruction, one_line=preset.one_line
+    )
     return last.text
 
 
