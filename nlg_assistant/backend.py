@@ -46,8 +46,8 @@ class Prompt:
     chat turns (``{"role": ..., "content": ...}``) for a model with a chat template; empty
     means "use the document". `stop` lists strings that end the output (not included in it).
     `notices` are things the builder did that the user should know (examples dropped...).
-    `penalise_prompt` False makes the repetition penalty count only the generated tokens: a
-    rewrite (few-shot) should reuse its input's words, and only its own repeats are a fault.
+    `penalise_prompt` False makes the repetition penalty and the no-repeat n-gram ban count only the
+    generated tokens: a rewrite (few-shot) should reuse its input's words; only its own repeats are a fault.
     """
 
     document: str

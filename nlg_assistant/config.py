@@ -110,7 +110,7 @@ SETTINGS: tuple[Setting, ...] = (
         1,
         0,
         "No-repeat n-gram size",
-        "Never repeat any run of this many tokens (0 = off).",
+        "Never repeat any run of this many tokens (0 = off); few-shot: within the answer.",
     ),
     Setting("num_drafts", True, 1, 4, 1, 1, "Drafts", "How many alternative drafts to write at once.", True),
     Setting(

@@ -145,7 +145,7 @@ class PreparedPrompt:
     settings: GenerationSettings
     dropped_prompt_tokens: int
     notices: tuple[str, ...]
-    penalise_prompt: bool = True  # False: the repetition penalty counts only generated tokens
+    penalise_prompt: bool = True  # False: the penalty and n-gram ban count only generated tokens
 
     def draft_decoders(self, tokenizer: Any, stops: Sequence[str]) -> list[DraftDecoder]:
         """One text decoder per draft, each given the prompt as context (see `DraftDecoder`)."""

@@ -16,7 +16,6 @@ Example::
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 import time
@@ -25,8 +24,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
-from transformers.generation.logits_process import RepetitionPenaltyLogitsProcessor
+from transformers import (
+    GenerationConfig,
+    LogitsProcessor,
+    LogitsProcessorList,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
+from transformers.generation.logits_process import (
+    NoRepeatNGramLogitsProcessor,
+    RepetitionPenaltyLogitsProcessor,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
 from transformers.generation.streamers import BaseStreamer
 
 from .alternatives import prepared_ids, top_alternatives
@@ -202,6 +213,7 @@ def build_generation_config(
     pad_id: int | None,
     model_defaults: Any = None,
     static_cache_len: int | None = None,
+    own_processors: bool = False,
 ) -> GenerationConfig:
     """An explicit `GenerationConfig` for `settings`, so the model's own sampling defaults don't leak in.
 
@@ -210,7 +222,8 @@ def build_generation_config(
     they are unused; greedy gets transformers' neutral values instead. top_k 0 means no top-k filter.
     `model_defaults` is the model's `generation_config`, only read to switch off its min_p.
     `static_cache_len` asks for a static KV cache of that many columns (on CUDA, transformers
-    then compiles the decode step).
+    then compiles the decode step). `own_processors`: the caller passes every processor
+    (`answer_only_processors`), so the penalties and warpers here are neutral (`generate` builds none).
     """
     greedy = settings.greedy
     values: dict[str, Any] = {
@@ -231,6 +244,9 @@ def build_generation_config(
         "pad_token_id": pad_id,
         "use_cache": True,
     }
+    if own_processors:  # (greedy already has neutral warper values: other ones would be flagged)
+        values.update(repetition_penalty=1.0, no_repeat_ngram_size=0)
+        values.update({} if greedy else {"temperature": 1.0, "top_k": 0, "top_p": 1.0})
     if static_cache_len is not None:
         values.update(cache_implementation="static", max_cache_len=static_cache_len)
     if not greedy and getattr(model_defaults, "min_p", None) is not None:
@@ -238,31 +254,36 @@ def build_generation_config(
     return GenerationConfig(**values)
 
 
-class _OwnPenaltyFilter(logging.Filter):
-    """Drops `generate`'s warning that our penalty processor replaces its own: that is the intent."""
+class _AnswerNGramBan(LogitsProcessor):
+    """transformers' no-repeat n-gram ban over the generated ids only (those from `start` on)."""
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not ("custom logits processor" in message and "RepetitionPenalty" in message)
+    def __init__(self, size: int, start: int) -> None:
+        self.ban, self.start = NoRepeatNGramLogitsProcessor(size), start
 
-
-def _quiet_own_penalty_warning() -> None:
-    """Install `_OwnPenaltyFilter` on transformers' generation logger once."""
-    logger = logging.getLogger("transformers.generation.utils")
-    if not any(isinstance(f, _OwnPenaltyFilter) for f in logger.filters):
-        logger.addFilter(_OwnPenaltyFilter())
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        return self.ban(input_ids[:, self.start :], scores)
 
 
-def output_only_penalty(prepared: PreparedPrompt) -> LogitsProcessorList:
-    """For a prompt whose repetition penalty counts only generated tokens, transformers' own penalty
-    processor with the prompt ignored; `generate` puts it where its default one would run (the
-    same type replaces it), so the processors' order is unchanged. Otherwise an empty list."""
-    penalty = prepared.settings.repetition_penalty
-    if prepared.penalise_prompt or penalty == 1.0:
+def answer_only_processors(prepared: PreparedPrompt) -> LogitsProcessorList:
+    """For a prompt whose penalties count only generated tokens (`penalise_prompt` False), the whole
+    processor list in `generate`'s order: penalty (prompt ignored), n-gram ban over the answer, then
+    the sampling warpers; its config (`build_generation_config(..., own_processors=True)`) builds none.
+    Empty otherwise: `generate` builds the usual ones from the config."""
+    s, start = prepared.settings, len(prepared.ids)
+    if prepared.penalise_prompt:
         return LogitsProcessorList()
-    _quiet_own_penalty_warning()
-    counted_from = len(prepared.ids)
-    return LogitsProcessorList([RepetitionPenaltyLogitsProcessor(penalty, prompt_ignore_length=counted_from)])
+    processors = LogitsProcessorList()
+    if s.repetition_penalty != 1.0:
+        processors.append(RepetitionPenaltyLogitsProcessor(s.repetition_penalty, prompt_ignore_length=start))
+    if s.no_repeat_ngram_size:
+        processors.append(_AnswerNGramBan(s.no_repeat_ngram_size, start))
+    if not s.greedy:
+        processors.append(TemperatureLogitsWarper(s.temperature))
+        if s.top_k:
+            processors.append(TopKLogitsWarper(s.top_k))
+        if s.top_p < 1.0:
+            processors.append(TopPLogitsWarper(s.top_p))
+    return processors
 
 
 class LocalBackend:
@@ -353,7 +374,8 @@ class LocalBackend:
         if self.static_cache:
             needed = len(prepared.ids) + prepared.settings.max_new_tokens
             cache_len = static_cache_length(needed, self.loaded.context_window)
-        config = build_generation_config(prepared.settings, sorted(eos_ids), pad_id, defaults, cache_len)
+        own = not prepared.penalise_prompt  # answer_only_processors then passes them all to generate
+        config = build_generation_config(prepared.settings, sorted(eos_ids), pad_id, defaults, cache_len, own)
         decoders = prepared.draft_decoders(tokenizer, prompt.stop)
         return _Job(prepared, config, threading.Event(), _BatchStreamer(decoders, eos_ids, queue.Queue()))
 
@@ -382,5 +404,5 @@ class LocalBackend:
                 generation_config=job.config,
                 streamer=job.streamer,
                 stopping_criteria=StoppingCriteriaList([_StopCriterion(job.cancel, job.streamer)]),
-                logits_processor=output_only_penalty(job.prepared),
+                logits_processor=answer_only_processors(job.prepared),
             )

@@ -17,7 +17,8 @@ repetition_penalty      ``repetition_penalty`` (extra body)  multiplicative (HF 
                                                              which is never sent; the server
                                                              counts the prompt too (a few-shot
                                                              prompt's ``penalise_prompt=False``
-                                                             holds for the local engines only)
+                                                             holds for the local engines only;
+                                                             the same for no_repeat_ngram_size)
 no_repeat_ngram_size    ``generation_config`` only           transformers serve only; elsewhere a
                                                              notice says it was ignored
 Prompt.stop             ``stop``                             also enforced here, so the stop string is

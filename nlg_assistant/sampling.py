@@ -7,8 +7,8 @@ output equals `model.generate(do_sample=False, ...)` with the same penalties:
 
 1. repetition penalty over prompt + generated ids (divide positive logits, multiply negative);
 2. no-repeat n-gram: ban tokens that would repeat an n-gram already in prompt + output;
-   with ``penalise_prompt=False`` the penalty counts the generated ids only (transformers'
-   ``prompt_ignore_length``): a rewrite reuses its input's words, only its own repeats are penalised;
+   with ``penalise_prompt=False`` both count the generated ids only (as transformers' processors do
+   given only those ids): a rewrite reuses its input's words, only its own repeats are penalised;
 3. greedy: argmax. Sampling: temperature, top-k, top-p (transformers' rules), then a draw
    with the sequence's generator over the surviving candidates (so sampled text for a seed
    is reproducible here but is not the same draw as `generate`'s).
@@ -44,18 +44,19 @@ class RowSampler:
         self.settings = settings
         self.generator = generator
         self.ids: list[int] = list(prompt_ids)
+        self.start = 0 if penalise_prompt else len(self.ids)  # the penalties count ids[start:]
         self.penalised = settings.repetition_penalty != 1.0
         self.ngram = settings.no_repeat_ngram_size
         # seen[v] is True once token v is in the counted ids; shape (vocab,), for the repetition penalty
         self.seen = torch.zeros(vocab_size, dtype=torch.bool, device=device) if self.penalised else None
         self.seen_kept_outside = False  # True when a batch owns `seen` (a row view) and marks it
         self.vocab_size, self.device = vocab_size, device
-        if self.seen is not None and self.ids and penalise_prompt:  # else only observed tokens count
-            ids = torch.tensor(self.ids, device=device)
+        if self.seen is not None and self.ids[self.start :]:
+            ids = torch.tensor(self.ids[self.start :], device=device)
             self.seen[ids[ids < vocab_size]] = True  # ids past the lm head can't be penalised (transformers)
         # followers[(t1..t_{n-1})] = tokens seen right after that (n-1)-gram
         self.followers: dict[tuple[int, ...], set[int]] = {}
-        for end in range(self.ngram, len(self.ids) + 1) if self.ngram else ():
+        for end in range(self.start + self.ngram, len(self.ids) + 1) if self.ngram else ():
             self._record_ngram(end)
 
     def seen_or_blank(self) -> torch.Tensor:
@@ -69,7 +70,7 @@ class RowSampler:
         self.ids.append(token)
         if self.seen is not None and not self.seen_kept_outside and token < self.seen.shape[0]:
             self.seen[token] = True
-        if self.ngram and len(self.ids) >= self.ngram:
+        if self.ngram and len(self.ids) - self.start >= self.ngram:
             self._record_ngram(len(self.ids))
 
     def choose(self, logits: torch.Tensor) -> int:
@@ -96,8 +97,8 @@ class RowSampler:
         return torch.where(self.seen, torch.where(logits < 0, logits * penalty, logits / penalty), logits)
 
     def _ban_ngrams(self, scores: torch.Tensor) -> torch.Tensor:
-        """-inf for every token that would repeat an n-gram of prompt + output."""
-        if not self.ngram or len(self.ids) + 1 < self.ngram:
+        """-inf for every token that would repeat an n-gram of the counted ids (ids[start:])."""
+        if not self.ngram or len(self.ids) - self.start + 1 < self.ngram:
             return scores
         banned = self.followers.get(tuple(self.ids[len(self.ids) - self.ngram + 1 :]))
         if not banned:

@@ -90,9 +90,9 @@ def test_batched_greedy_equals_single_and_generate(engine, loaded, settings):
     assert len(set(together)) == len(PROMPTS)  # really different sequences shared the batch
 
 
-def test_output_only_penalty_batched_equals_simple_and_differs_from_whole(engine, loaded):
-    """A prompt with `penalise_prompt=False` (few-shot) decodes the same on both engines, and
-    differently from the whole-sequence penalty (so the scope really reaches the samplers)."""
+def test_answer_only_penalties_batched_equal_simple_and_differ_from_whole(engine, loaded):
+    """A prompt with `penalise_prompt=False` (few-shot) decodes the same on both engines (penalty and
+    2-gram ban), and differently from the whole-sequence rules (so the scope reaches the samplers)."""
     document = PROMPTS[1]
     settings = dataclasses.replace(PENALISED, repetition_penalty=1.8)
     scoped = Prompt(document=document, penalise_prompt=False)

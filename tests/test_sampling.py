@@ -9,6 +9,7 @@ from `RepetitionPenaltyLogitsProcessor`, `NoRepeatNGramLogitsProcessor`, `Temper
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -24,7 +25,7 @@ from transformers.generation.logits_process import (
 
 from nlg_assistant.config import GenerationSettings
 from nlg_assistant.decoding import PreparedPrompt
-from nlg_assistant.generation import build_generation_config, output_only_penalty
+from nlg_assistant.generation import answer_only_processors, build_generation_config
 from nlg_assistant.models import load_model
 from nlg_assistant.sampling import RowSampler, _penalise_rows, _top_p_keep, choose_tokens
 
@@ -186,58 +187,71 @@ def test_repetition_penalty_equals_transformers_exactly_on_negative_logits():
             assert torch.equal(mine, expected)
 
 
-OUTPUT_ONLY = {name: CASES[name] for name in ("penalty-1.3", "penalty-2", "everything", "defaults")}
+ANSWER_ONLY = {
+    name: CASES[name] for name in ("penalty-1.3", "penalty-2", "ngram-2", "ngram-3", "everything", "defaults")
+}
 
 
-def output_only_reference(s: GenerationSettings, prompt: list[int], ids: list[int], logits: torch.Tensor):
-    """The reference processors with transformers' penalty ignoring the `prompt`'s ids (vocab,)."""
-    processors = reference_processors(s)
+def answer_only_reference(s: GenerationSettings, prompt: list[int], ids: list[int], logits: torch.Tensor):
+    """The reference processors with the penalty and the n-gram ban given only the ids after `prompt`."""
+    answer = torch.tensor([ids[len(prompt) :]])
+    scores = logits.clone()[None]
     if s.repetition_penalty != 1.0:
-        processors[0] = RepetitionPenaltyLogitsProcessor(
-            s.repetition_penalty, prompt_ignore_length=len(prompt)
-        )
-    return processors(torch.tensor([ids]), logits.clone()[None])[0]
+        scores = RepetitionPenaltyLogitsProcessor(s.repetition_penalty)(answer, scores)
+    if s.no_repeat_ngram_size:
+        scores = NoRepeatNGramLogitsProcessor(s.no_repeat_ngram_size)(answer, scores)
+    no_penalties = dataclasses.replace(s, repetition_penalty=1.0, no_repeat_ngram_size=0)
+    return reference_processors(no_penalties)(torch.tensor([ids]), scores)[0]
 
 
-@pytest.mark.parametrize("name", list(OUTPUT_ONLY))
-def test_output_only_penalty_equals_transformers_prompt_ignore_length(tiny, name):
-    """`penalise_prompt=False`: the row sampler and the simple engine's processors both count only
-    the generated ids, as transformers' `prompt_ignore_length`; the prompt's own tokens go unpenalised."""
-    s = OUTPUT_ONLY[name]
-    config = build_generation_config(s, [2], 3, tiny.model.generation_config)
+def sampler_probs(sampler: RowSampler, logits: torch.Tensor) -> torch.Tensor:
+    """The row sampler's probabilities over the vocabulary (vocab,), 0 for every dropped token."""
+    candidates, probs = sampler.distribution(sampler._ban_ngrams(sampler._penalise(logits)))
+    probs = probs / probs.sum()
+    return probs if candidates is None else torch.zeros_like(logits).index_put_((candidates,), probs)
+
+
+@pytest.mark.parametrize("name", list(ANSWER_ONLY))
+def test_answer_only_penalties_equal_transformers_given_the_answer(tiny, name):
+    """`penalise_prompt=False`: the row sampler and the simple engine's processors both give the penalty
+    and the n-gram ban only the generated ids, as transformers' processors given only those."""
+    s = ANSWER_ONLY[name]
     for seed in range(10):
         ids, logits = random_case(seed)
         prompt, written = ids[:16], ids[16:]
         sampler = RowSampler(s, prompt, VOCAB, "cpu", penalise_prompt=False)
         for token in written:
             sampler.observe(token)
-        candidates, probs = sampler.distribution(sampler._ban_ngrams(sampler._penalise(logits)))
-        mine = (
-            probs / probs.sum()
-            if candidates is None
-            else torch.zeros_like(logits).index_put_((candidates,), probs / probs.sum())
-        )
-        expected = output_only_reference(s, prompt, ids, logits)
-        assert_same_distribution(mine, expected)
+        expected = answer_only_reference(s, prompt, ids, logits)
+        assert_same_distribution(sampler_probs(sampler, logits), expected)
+        prepared = PreparedPrompt(prompt, s, 0, (), penalise_prompt=False)
+        config = build_generation_config(s, [2], 3, tiny.model.generation_config, own_processors=True)
         built = tiny.model._get_logits_processor(config, input_ids_seq_length=len(prompt), device="cpu")
-        custom = output_only_penalty(PreparedPrompt(prompt, s, 0, (), penalise_prompt=False))
-        merged = tiny.model._merge_criteria_processor_list(built, custom)
-        assert torch.equal(merged(torch.tensor([ids]), logits.clone()[None])[0], expected)
-    only_in_prompt = sorted(set(prompt) - set(written))
-    sampler = RowSampler(s, prompt, VOCAB, "cpu", penalise_prompt=False)
-    assert torch.equal(sampler._penalise(logits), logits)  # nothing written yet: nothing penalised
-    if s.repetition_penalty != 1.0:  # the whole-sequence penalty would have changed those tokens
-        whole = RowSampler(s, prompt, VOCAB, "cpu")._penalise(logits)
-        assert not torch.equal(whole[only_in_prompt], logits[only_in_prompt])
+        merged = tiny.model._merge_criteria_processor_list(built, answer_only_processors(prepared))
+        torch.testing.assert_close(merged(torch.tensor([ids]), logits.clone()[None])[0], expected)
 
 
-def test_output_only_penalty_is_nothing_for_whole_sequence_prompts_or_no_penalty():
-    """The simple engine adds a processor only when the prompt asks for it and there is a penalty."""
-    s = settings(repetition_penalty=1.3)
-    assert len(output_only_penalty(PreparedPrompt([1, 2], s, 0, (), penalise_prompt=False))) == 1
-    assert len(output_only_penalty(PreparedPrompt([1, 2], s, 0, ()))) == 0
-    off = PreparedPrompt([1, 2], settings(repetition_penalty=1.0), 0, (), penalise_prompt=False)
-    assert len(output_only_penalty(off)) == 0
+@pytest.mark.parametrize("name", ["penalty-2", "ngram-2"])
+def test_answer_only_penalties_leave_the_prompt_free_to_copy(name):
+    """Before anything is written nothing is penalised or banned; the whole-sequence rules would be."""
+    s = ANSWER_ONLY[name]
+    ids, logits = random_case(0)
+    answer_only = RowSampler(s, ids, VOCAB, "cpu", penalise_prompt=False)
+    assert torch.equal(answer_only._ban_ngrams(answer_only._penalise(logits)), logits)
+    whole = RowSampler(s, ids, VOCAB, "cpu")
+    assert not torch.equal(whole._ban_ngrams(whole._penalise(logits)), logits)
+
+
+def test_answer_only_processors_only_for_answer_only_prompts(tiny):
+    """Whole-sequence prompts get no processors of ours (`generate` builds them from the config); with
+    `own_processors` the config makes `generate` build none, ours are the whole list."""
+    s = settings(repetition_penalty=1.3, no_repeat_ngram_size=2, temperature=0.7, top_k=5, top_p=0.9)
+    assert len(answer_only_processors(PreparedPrompt([1, 2], s, 0, ()))) == 0
+    assert len(answer_only_processors(PreparedPrompt([1, 2], s, 0, (), penalise_prompt=False))) == 5
+    for chosen in (s, dataclasses.replace(s, temperature=0.0)):
+        config = build_generation_config(chosen, [2], 3, tiny.model.generation_config, own_processors=True)
+        config.validate(strict=True)  # no "flags are not valid and may be ignored" warning
+        assert len(tiny.model._get_logits_processor(config, input_ids_seq_length=2, device="cpu")) == 0
 
 
 def test_repetition_penalty_ignores_ids_beyond_the_logits():

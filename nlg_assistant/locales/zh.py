@@ -199,7 +199,9 @@ MESSAGES: dict[str, str] = {
         "大于 1 时，已用过的 token 更不容易再出现（1 = 关闭）；少样本仿写只计答案自己用过的。"
     ),
     "setting.no_repeat_ngram_size": "禁止重复的 n-gram 长度",
-    "setting.no_repeat_ngram_size.help": "任何这么长的 token 序列都不会重复（0 = 关闭）。",
+    "setting.no_repeat_ngram_size.help": (
+        "任何这么长的 token 序列都不会重复（0 = 关闭）；少样本仿写只看答案内部。"
+    ),
     "setting.num_drafts": "草稿数",
     "setting.num_drafts.help": "一次写几份不同的草稿。",
     "setting.seed": "种子",
