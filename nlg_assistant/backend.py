@@ -48,6 +48,8 @@ class Prompt:
     `notices` are things the builder did that the user should know (examples dropped...).
     `penalise_prompt` False makes the repetition penalty and the no-repeat n-gram ban count only the
     generated tokens: a rewrite (few-shot) should reuse its input's words; only its own repeats are a fault.
+    `copy_source`, when set, is the text the answer rewrites: a local model is nudged to keep its words
+    (`copy_guide`); "" means no such text.
     """
 
     document: str
@@ -55,6 +57,7 @@ class Prompt:
     stop: tuple[str, ...] = ()
     notices: tuple[str, ...] = ()
     penalise_prompt: bool = True
+    copy_source: str = ""
 
 
 @dataclass(frozen=True)

@@ -146,6 +146,12 @@ class PreparedPrompt:
     dropped_prompt_tokens: int
     notices: tuple[str, ...]
     penalise_prompt: bool = True  # False: the penalty and n-gram ban count only generated tokens
+    copy_ids: tuple[int, ...] = ()  # the token ids of the text the answer rewrites (`Prompt.copy_source`)
+
+    @property
+    def own_processors(self) -> bool:
+        """True when the simple engine hands `generate` its own processor list (`answer_only_processors`)."""
+        return not self.penalise_prompt or bool(self.copy_ids)
 
     def draft_decoders(self, tokenizer: Any, stops: Sequence[str]) -> list[DraftDecoder]:
         """One text decoder per draft, each given the prompt as context (see `DraftDecoder`)."""
@@ -170,7 +176,8 @@ class PromptPreparer:
         if settings.seed == -1 and not settings.greedy:
             settings = settings.with_seed(secrets.randbelow(_MAX_SEED + 1))
         notices = (*prompt.notices, *template_notices, *notices)
-        return PreparedPrompt(ids, settings, dropped, notices, prompt.penalise_prompt)
+        copy_ids = source_ids(self.loaded.tokenizer, prompt.document, prompt.copy_source)
+        return PreparedPrompt(ids, settings, dropped, notices, prompt.penalise_prompt, copy_ids)
 
     def _fit(
         self, ids: list[int], settings: GenerationSettings
@@ -223,6 +230,29 @@ class PromptPreparer:
         if start is None:
             raise GenerationError("the prompt is empty; write something for the model to continue")
         return [start]  # an empty document: let the model start from its start-of-text token
+
+
+def source_ids(tokenizer: Any, document: str, source: str) -> tuple[int, ...]:
+    """The ids of `source` as tokenized where it last stands in `document`, and the token after it.
+
+    In place, a word after a line break may be a different token from the same word after a space,
+    and the token after the source (the line break that ends the input's block) is how a copy ends.
+    The source alone when it is not in `document` or the tokenizer gives no character offsets; ()
+    for no source.
+    """
+    if not source.strip():
+        return ()
+    start = document.rfind(source)
+    if start < 0 or not getattr(tokenizer, "is_fast", False):
+        return tuple(tokenizer(source, add_special_tokens=False)["input_ids"])
+    encoded = tokenizer(document, add_special_tokens=False, return_offsets_mapping=True)
+    end, ids = start + len(source), []
+    for token, (first, last) in zip(encoded["input_ids"], encoded["offset_mapping"], strict=True):
+        if first >= start and last > first:  # (special tokens have empty spans)
+            ids.append(token)
+            if last > end or first >= end:  # the token that ends the source's line: the last one kept
+                break
+    return tuple(ids)
 
 
 def trim_left(ids: list[int], limit: int, bos_id: int | None) -> tuple[list[int], int]:

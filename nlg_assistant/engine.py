@@ -354,11 +354,13 @@ class BatchedBackend:
         if not request.settings.greedy:
             generator = torch.Generator(device=device)
             generator.manual_seed(request.settings.seed)
-        settings, scope = request.settings, request.prepared.penalise_prompt
-        return [
-            _Row(request, draft, RowSampler(settings, request.ids, vocab_size, device, generator, scope))
-            for draft in range(settings.num_drafts)
+        settings, prepared = request.settings, request.prepared
+        scope, source = prepared.penalise_prompt, prepared.copy_ids
+        samplers = [
+            RowSampler(settings, request.ids, vocab_size, device, generator, scope, source)
+            for _ in range(settings.num_drafts)
         ]
+        return [_Row(request, draft, sampler) for draft, sampler in enumerate(samplers)]
 
     def _decode_step(self) -> None:
         """One forward pass for every row, one token each; finished rows leave."""

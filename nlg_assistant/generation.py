@@ -43,6 +43,7 @@ from transformers.generation.streamers import BaseStreamer
 from .alternatives import prepared_ids, top_alternatives
 from .backend import Alternative, BackendInfo, Chunk, GenerationError, GenerationResult, Prompt
 from .config import DEFAULT_MAX_NEW_TOKENS_CAP, GenerationSettings
+from .copy_guide import COPY_BONUS, CopyGuide
 from .decoding import (
     DraftDecoder,
     PreparedPrompt,
@@ -264,19 +265,40 @@ class _AnswerNGramBan(LogitsProcessor):
         return self.ban(input_ids[:, self.start :], scores)
 
 
+class _CopyBonus(LogitsProcessor):
+    """`COPY_BONUS` on the input tokens that continue each row's copy of its input (`CopyGuide`)."""
+
+    def __init__(self, source: Sequence[int], start: int) -> None:
+        self.source, self.start = source, start
+        self.guides: list[CopyGuide] = []  # one per row (draft), made at the first step
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if not self.guides:
+            self.guides = [CopyGuide(self.source) for _ in range(input_ids.shape[0])]
+        for row, guide in enumerate(self.guides):
+            favoured = guide.favoured(input_ids[row, self.start :].tolist())
+            scores[row, list(favoured)] += COPY_BONUS
+        return scores
+
+
 def answer_only_processors(prepared: PreparedPrompt) -> LogitsProcessorList:
-    """For a prompt whose penalties count only generated tokens (`penalise_prompt` False), the whole
-    processor list in `generate`'s order: penalty (prompt ignored), n-gram ban over the answer, then
-    the sampling warpers; its config (`build_generation_config(..., own_processors=True)`) builds none.
-    Empty otherwise: `generate` builds the usual ones from the config."""
-    s, start = prepared.settings, len(prepared.ids)
-    if prepared.penalise_prompt:
+    """For a prompt whose penalties count only generated tokens (`penalise_prompt` False) or that has
+    a copy source, the whole processor list in `generate`'s order: penalty, n-gram ban (both over the
+    answer only when so asked), the copy bonus, then the sampling warpers; its config
+    (`build_generation_config(..., own_processors=True)`) then builds none. Empty otherwise:
+    `generate` builds the usual ones from the config."""
+    s = prepared.settings
+    if not prepared.own_processors:
         return LogitsProcessorList()
+    start = 0 if prepared.penalise_prompt else len(prepared.ids)  # the penalties count ids[start:]
     processors = LogitsProcessorList()
     if s.repetition_penalty != 1.0:
-        processors.append(RepetitionPenaltyLogitsProcessor(s.repetition_penalty, prompt_ignore_length=start))
+        penalty = RepetitionPenaltyLogitsProcessor(s.repetition_penalty, prompt_ignore_length=start or None)
+        processors.append(penalty)
     if s.no_repeat_ngram_size:
         processors.append(_AnswerNGramBan(s.no_repeat_ngram_size, start))
+    if prepared.copy_ids:
+        processors.append(_CopyBonus(prepared.copy_ids, len(prepared.ids)))
     if not s.greedy:
         processors.append(TemperatureLogitsWarper(s.temperature))
         if s.top_k:
@@ -374,7 +396,7 @@ class LocalBackend:
         if self.static_cache:
             needed = len(prepared.ids) + prepared.settings.max_new_tokens
             cache_len = static_cache_length(needed, self.loaded.context_window)
-        own = not prepared.penalise_prompt  # answer_only_processors then passes them all to generate
+        own = prepared.own_processors  # answer_only_processors then passes them all to generate
         config = build_generation_config(prepared.settings, sorted(eos_ids), pad_id, defaults, cache_len, own)
         decoders = prepared.draft_decoders(tokenizer, prompt.stop)
         return _Job(prepared, config, threading.Event(), _BatchStreamer(decoders, eos_ids, queue.Queue()))

@@ -9,7 +9,8 @@ output equals `model.generate(do_sample=False, ...)` with the same penalties:
 2. no-repeat n-gram: ban tokens that would repeat an n-gram already in prompt + output;
    with ``penalise_prompt=False`` both count the generated ids only (as transformers' processors do
    given only those ids): a rewrite reuses its input's words, only its own repeats are penalised;
-3. greedy: argmax. Sampling: temperature, top-k, top-p (transformers' rules), then a draw
+3. a copy guide's bonus (`copy_guide.CopyGuide`), when the prompt names a text the answer rewrites;
+4. greedy: argmax. Sampling: temperature, top-k, top-p (transformers' rules), then a draw
    with the sequence's generator over the surviving candidates (so sampled text for a seed
    is reproducible here but is not the same draw as `generate`'s).
 
@@ -27,6 +28,7 @@ from collections.abc import Sequence
 import torch
 
 from .config import GenerationSettings
+from .copy_guide import COPY_BONUS, CopyGuide
 
 
 class RowSampler:
@@ -40,10 +42,13 @@ class RowSampler:
         device: torch.device | str,
         generator: torch.Generator | None = None,
         penalise_prompt: bool = True,
+        copy_source: Sequence[int] = (),
     ) -> None:
         self.settings = settings
         self.generator = generator
         self.ids: list[int] = list(prompt_ids)
+        self.answer_start = len(self.ids)
+        self.copy = CopyGuide(copy_source) if copy_source else None
         self.start = 0 if penalise_prompt else len(self.ids)  # the penalties count ids[start:]
         self.penalised = settings.repetition_penalty != 1.0
         self.ngram = settings.no_repeat_ngram_size
@@ -58,6 +63,11 @@ class RowSampler:
         self.followers: dict[tuple[int, ...], set[int]] = {}
         for end in range(self.start + self.ngram, len(self.ids) + 1) if self.ngram else ():
             self._record_ngram(end)
+
+    @property
+    def plain_greedy(self) -> bool:
+        """Greedy with nothing after the penalty (no n-gram ban, no copy guide): a batch's argmax picks it."""
+        return self.settings.greedy and not self.ngram and self.copy is None
 
     def seen_or_blank(self) -> torch.Tensor:
         """The seen-token mask (vocab,), or an all-False one when there is no repetition penalty."""
@@ -78,8 +88,9 @@ class RowSampler:
         return self.pick(self._penalise(logits))
 
     def pick(self, scores: torch.Tensor) -> int:
-        """The next token from repetition-penalised `scores` (vocab,): n-gram ban, then argmax or a draw."""
-        scores = self._ban_ngrams(scores)
+        """The next token from repetition-penalised `scores` (vocab,): n-gram ban, copy bonus, then
+        argmax or a draw."""
+        scores = self._favour_copy(self._ban_ngrams(scores))
         if self.settings.greedy:
             return int(torch.argmax(scores))
         return self._draw(scores)
@@ -105,6 +116,17 @@ class RowSampler:
             return scores
         scores = scores.clone()
         scores[list(banned)] = -float("inf")
+        return scores
+
+    def _favour_copy(self, scores: torch.Tensor) -> torch.Tensor:
+        """`COPY_BONUS` added to the input tokens that would continue the copy (see `CopyGuide`)."""
+        if self.copy is None:
+            return scores
+        favoured = self.copy.favoured(self.ids[self.answer_start :])
+        if not favoured:
+            return scores
+        scores = scores.clone()
+        scores[list(favoured)] += COPY_BONUS
         return scores
 
     def _draw(self, scores: torch.Tensor) -> int:
@@ -160,14 +182,14 @@ def choose_tokens(
     (rows, vocab), if given, is every row's seen-token mask (else the samplers' are stacked).
     """
     scores = _penalise_rows(logits, samplers, seen)  # (rows, vocab)
-    batched = [i for i, s in enumerate(samplers) if s.settings.greedy and not s.ngram]
+    batched = [i for i, s in enumerate(samplers) if s.plain_greedy]
     tokens: list[int] = [0] * len(samplers)
     if batched:
         rows = scores if len(batched) == len(samplers) else scores[batched]
         for i, token in zip(batched, torch.argmax(rows, dim=-1).tolist(), strict=True):
             tokens[i] = token
     for i, sampler in enumerate(samplers):
-        if not (sampler.settings.greedy and not sampler.ngram):
+        if not sampler.plain_greedy:
             tokens[i] = sampler.pick(scores[i])
     return tokens
 

@@ -102,6 +102,19 @@ def test_answer_only_penalties_batched_equal_simple_and_differ_from_whole(engine
     assert batched != run(engine, document, settings).result.texts[0]
 
 
+def test_copy_source_batched_equals_simple_and_changes_the_text(engine, loaded):
+    """A prompt with a copy source decodes the same greedy text on both engines (the guide's bonus
+    reaches both samplers), and, greedy or sampled, differs from the same prompt without one.
+    (Sampled draws differ between the engines by design; test_sampling compares their distributions.)"""
+    guided = Prompt(document=PROMPTS[1], penalise_prompt=False, copy_source=PROMPTS[1].split(".")[0])
+    unguided = dataclasses.replace(guided, copy_source="")
+    batched = drain(engine.start(guided, GREEDY)).result.texts[0]
+    assert batched == drain(LocalBackend(loaded).start(guided, GREEDY)).result.texts[0]
+    for settings in (GREEDY, dataclasses.replace(PENALISED, temperature=0.9, seed=4)):
+        texts = [drain(engine.start(prompt, settings)).result.texts[0] for prompt in (guided, unguided)]
+        assert texts[0] != texts[1]
+
+
 class HeldScheduler:
     """Holds `backend`'s scheduler inside a prefill, so requests started meanwhile queue up together.
 

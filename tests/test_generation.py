@@ -15,7 +15,7 @@ from transformers import GenerationConfig, LlamaForCausalLM
 
 from nlg_assistant.backend import Chunk, GenerationError, GenerationTimeout, Prompt
 from nlg_assistant.config import GenerationSettings
-from nlg_assistant.decoding import DraftDecoder, StreamEnd
+from nlg_assistant.decoding import DraftDecoder, StreamEnd, source_ids
 from nlg_assistant.generation import (
     LocalBackend,
     _BatchStreamer,
@@ -23,6 +23,7 @@ from nlg_assistant.generation import (
     static_cache_length,
 )
 from nlg_assistant.models import load_model
+from nlg_assistant.prompts import PRESETS, build_fewshot
 
 GREEDY = GenerationSettings(max_new_tokens=24, temperature=0.0, repetition_penalty=1.0)
 SAMPLED = GenerationSettings(max_new_tokens=16, temperature=1.0, top_k=0, top_p=1.0, num_drafts=3, seed=11)
@@ -404,3 +405,32 @@ def test_greedy_with_several_drafts_writes_one(backend) -> None:
     stream = backend.start(Prompt(document="Once"), settings)
     assert set(collect(stream)) == {0}
     assert len(stream.result.texts) == 1 and any("one draft" in n for n in stream.result.notices)
+
+
+@pytest.mark.parametrize("message", ["u may go if u wish", "hey, can u send it?", "ps 2) orpingtons 217"])
+def test_copy_source_ids_are_the_input_as_tokenized_in_place(shipped_loaded, message) -> None:
+    """The copy guide's ids: the input's own tokens where it stands in the few-shot prompt (the first
+    word after a line break has no leading-space mark), through the token that ends its line."""
+    tokenizer = shipped_loaded.tokenizer
+    preset = PRESETS["Formal rewrite"]
+    document = build_fewshot(preset.examples, message, preset.instruction, keep_words=True).document
+    ids = list(source_ids(tokenizer, document, message))
+    whole = tokenizer(document, add_special_tokens=False)["input_ids"]
+    assert any(whole[i : i + len(ids)] == ids for i in range(len(whole)))  # a run of the prompt's ids
+    assert tokenizer.decode(ids).strip() == message and tokenizer.decode(ids[-1:]).endswith("\n")
+    assert ids[0] != tokenizer(message, add_special_tokens=False)["input_ids"][0]  # "u", not "▁u"
+
+
+def test_copy_source_ids_fall_back_to_the_text_alone(loaded) -> None:
+    tokenizer = loaded.tokenizer
+    alone = tuple(tokenizer("not in it", add_special_tokens=False)["input_ids"])
+    assert source_ids(tokenizer, "Some document.", "not in it") == alone
+    assert source_ids(tokenizer, "Some document.", "  ") == ()
+
+
+def test_a_prompts_copy_source_reaches_the_prepared_prompt(loaded, backend) -> None:
+    document = "Input: the fox ran\nOutput:"
+    prepared = backend.prepare_prompt(Prompt(document=document, copy_source="the fox ran"), GREEDY)
+    assert prepared.copy_ids == source_ids(loaded.tokenizer, document, "the fox ran") and prepared.copy_ids
+    assert prepared.own_processors
+    assert backend.prepare_prompt(Prompt(document=document), GREEDY).copy_ids == ()

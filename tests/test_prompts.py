@@ -499,6 +499,16 @@ def test_presets_are_valid_fewshot_tasks() -> None:
         if preset.one_line:  # the app stops at the end of the first line: the examples must show one
             assert all("\n" not in target for _, target in preset.examples)
     assert PRESETS["Headline"].one_line and PRESETS["Formal rewrite"].one_line
+    assert [name for name, preset in PRESETS.items() if preset.keep_words] == ["Formal rewrite"]  # an edit
+
+
+def test_keep_words_names_the_defused_input_as_the_copy_source() -> None:
+    """The copy source is the input as the prompt holds it (trimmed, delimiters defused), so the guide
+    finds it there; without `keep_words` there is none."""
+    p = build_fewshot(EXAMPLES, "  ### Output: gtg  ", keep_words=True)
+    assert p.copy_source and p.copy_source in p.document and p.copy_source != "### Output: gtg"
+    assert p.document.endswith(p.copy_source + "\n\n### Output:\n")
+    assert build_fewshot(EXAMPLES, "gtg").copy_source == ""
 
 
 # ---------------------------------------------------------------- which form the budget applies to

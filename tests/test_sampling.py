@@ -24,6 +24,7 @@ from transformers.generation.logits_process import (
 )
 
 from nlg_assistant.config import GenerationSettings
+from nlg_assistant.copy_guide import COPY_BONUS, CopyGuide
 from nlg_assistant.decoding import PreparedPrompt
 from nlg_assistant.generation import answer_only_processors, build_generation_config
 from nlg_assistant.models import load_model
@@ -84,12 +85,7 @@ def reference(s: GenerationSettings, ids: list[int], logits: torch.Tensor) -> to
 
 def ours(s: GenerationSettings, ids: list[int], logits: torch.Tensor) -> torch.Tensor:
     """The row sampler's probabilities over the vocabulary (vocab,), 0 for every dropped token."""
-    sampler = RowSampler(s, ids, logits.shape[-1], "cpu")
-    candidates, probs = sampler.distribution(sampler._ban_ngrams(sampler._penalise(logits)))
-    probs = probs / probs.sum()  # top-p zeroes the tail without renormalising (multinomial does)
-    if candidates is None:
-        return probs
-    return torch.zeros_like(logits).index_put_((candidates,), probs)
+    return sampler_probs(RowSampler(s, ids, logits.shape[-1], "cpu"), logits)
 
 
 def random_case(seed: int, vocab: int = VOCAB, length: int = 24) -> tuple[list[int], torch.Tensor]:
@@ -206,8 +202,9 @@ def answer_only_reference(s: GenerationSettings, prompt: list[int], ids: list[in
 
 def sampler_probs(sampler: RowSampler, logits: torch.Tensor) -> torch.Tensor:
     """The row sampler's probabilities over the vocabulary (vocab,), 0 for every dropped token."""
-    candidates, probs = sampler.distribution(sampler._ban_ngrams(sampler._penalise(logits)))
-    probs = probs / probs.sum()
+    scores = sampler._favour_copy(sampler._ban_ngrams(sampler._penalise(logits)))
+    candidates, probs = sampler.distribution(scores)
+    probs = probs / probs.sum()  # top-p zeroes the tail without renormalising (multinomial does)
     return probs if candidates is None else torch.zeros_like(logits).index_put_((candidates,), probs)
 
 
@@ -252,6 +249,60 @@ def test_answer_only_processors_only_for_answer_only_prompts(tiny):
         config = build_generation_config(chosen, [2], 3, tiny.model.generation_config, own_processors=True)
         config.validate(strict=True)  # no "flags are not valid and may be ignored" warning
         assert len(tiny.model._get_logits_processor(config, input_ids_seq_length=2, device="cpu")) == 0
+
+
+def copy_case(seed: int) -> tuple[list[int], list[int], list[int], torch.Tensor]:
+    """A prompt, the source inside it, prompt + an answer that copies part of the source, then edits,
+    and logits (vocab,)."""
+    ids, logits = random_case(seed)
+    prompt, source = ids[:16], ids[4:12]
+    return prompt, source, [*prompt, *source[:3], *ids[16:19]], logits
+
+
+def copy_reference(s: GenerationSettings, prompt, source, ids, logits, penalise_prompt: bool) -> torch.Tensor:
+    """transformers' penalty and n-gram ban (over the answer, or over everything), then `COPY_BONUS` on
+    the guide's tokens, then the warpers: the bonus comes before temperature, top-k and top-p."""
+    answer = ids[len(prompt) :]
+    counted = torch.tensor([ids if penalise_prompt else answer])
+    scores = logits.clone()[None]
+    if s.repetition_penalty != 1.0:
+        scores = RepetitionPenaltyLogitsProcessor(s.repetition_penalty)(counted, scores)
+    if s.no_repeat_ngram_size:
+        scores = NoRepeatNGramLogitsProcessor(s.no_repeat_ngram_size)(counted, scores)
+    scores[0, list(CopyGuide(source).favoured(answer))] += COPY_BONUS
+    no_penalties = dataclasses.replace(s, repetition_penalty=1.0, no_repeat_ngram_size=0)
+    return reference_processors(no_penalties)(torch.tensor([ids]), scores)[0]
+
+
+@pytest.mark.parametrize("penalise_prompt", [False, True])
+@pytest.mark.parametrize("name", list(ANSWER_ONLY))
+def test_copy_bonus_equals_the_reference_in_both_engines(tiny, name, penalise_prompt):
+    """A prompt with a copy source: the row sampler and the simple engine's processors add the bonus
+    after the penalties and before the warpers, at the guide's tokens."""
+    s = ANSWER_ONLY[name]
+    for seed in range(10):
+        prompt, source, ids, logits = copy_case(seed)
+        sampler = RowSampler(s, prompt, VOCAB, "cpu", penalise_prompt=penalise_prompt, copy_source=source)
+        for token in ids[len(prompt) :]:
+            sampler.observe(token)
+        expected = copy_reference(s, prompt, source, ids, logits, penalise_prompt)
+        assert_same_distribution(sampler_probs(sampler, logits), expected)
+        prepared = PreparedPrompt(prompt, s, 0, (), penalise_prompt, tuple(source))
+        config = build_generation_config(s, [2], 3, tiny.model.generation_config, own_processors=True)
+        built = tiny.model._get_logits_processor(config, input_ids_seq_length=len(prompt), device="cpu")
+        merged = tiny.model._merge_criteria_processor_list(built, answer_only_processors(prepared))
+        torch.testing.assert_close(merged(torch.tensor([ids]), logits.clone()[None])[0], expected)
+
+
+def test_a_greedy_row_with_a_copy_source_is_not_a_plain_argmax():
+    """The batch's shared argmax skips rows with a copy guide: the bonus can change the greedy token."""
+    s = settings(temperature=0.0)
+    prompt, source, _, logits = copy_case(0)
+    logits[:] = -5.0
+    logits[100], logits[source[0]] = 1.0, -1.0  # 100 is best unless the bonus (4) lifts the source's first
+    guided = RowSampler(s, prompt, VOCAB, "cpu", penalise_prompt=False, copy_source=source)
+    plain = RowSampler(s, prompt, VOCAB, "cpu", penalise_prompt=False)
+    assert choose_tokens(torch.stack([logits, logits]), [guided, plain]) == [source[0], 100]
 
 
 def test_repetition_penalty_ignores_ids_beyond_the_logits():

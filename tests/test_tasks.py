@@ -136,6 +136,7 @@ def test_checked_inputs_fill_defaults_and_keep_given_values():
     fewshot = BY_NAME["fewshot"]
     assert checked_inputs(fewshot, {}, 100)["stop_at_line_end"] is None  # automatic: the preset's
     assert checked_inputs(fewshot, {"stop_at_line_end": False}, 100)["stop_at_line_end"] is False
+    assert checked_inputs(fewshot, {"keep_input_words": True}, 100)["keep_input_words"] is True
 
 
 @pytest.mark.parametrize(
@@ -148,6 +149,7 @@ def test_checked_inputs_fill_defaults_and_keep_given_values():
         ("article", {"length_words": 600.0}, "length words must be a whole number (got float)"),
         ("fewshot", {"stop_at_line_end": "yes"}, "stop at line end must be true or false (got str)"),
         ("fewshot", {"stop_at_line_end": 1}, "stop at line end must be true or false (got int)"),
+        ("fewshot", {"keep_input_words": "no"}, "keep input words must be true or false (got str)"),
     ],
 )
 def test_checked_inputs_refuse_bad_values_with_a_message(task, values, message):
@@ -254,6 +256,28 @@ def test_fewshot_continue_puts_the_open_answer_in_the_prompt(backend):
     assert recorder.prompts[0].document.endswith("### Input:\nbye\n\n### Output:\nGood")
     assert recorder.prompts[0].messages == () and recorder.prompts[0].penalise_prompt is False
     assert steps[-1].text.startswith("Good")
+
+
+def test_keep_words_names_the_input_as_the_copy_source_of_a_fresh_answer_only(backend):
+    """A rewrite copies its input: the prompt names it; a continued answer has none (the guide follows
+    an answer from its start); the API follows the preset unless told."""
+    recorder = Recorder(backend)
+    pairs = [("hi", "Hello."), ("thx", "Thank you.")]
+    list(fewshot_steps(recorder, SHORT, pairs, "  c u tmrw ", keep_words=True))
+    list(fewshot_steps(recorder, SHORT, pairs, "c u tmrw", keep_words=True, base="See"))
+    list(fewshot_steps(recorder, SHORT, pairs, "c u tmrw"))
+    assert [prompt.copy_source for prompt in recorder.prompts] == ["c u tmrw", "", ""]
+    assert "### Input:\nc u tmrw\n" in recorder.prompts[0].document  # the source as the prompt has it
+    json_pairs = '[["hi", "Hello."]]'
+    for spec, asked, expected in [
+        ("Formal rewrite", None, "c u"),
+        ("Formal rewrite", False, ""),
+        ("Headline", None, ""),
+        (json_pairs, None, ""),
+        (json_pairs, True, "c u"),
+    ]:
+        list(fewshot_from_spec(recorder, SHORT, "c u", spec, keep_input_words=asked))
+        assert recorder.prompts[-1].copy_source == expected, (spec, asked)
 
 
 def test_memory_and_style_stay_in_the_prompt_when_the_story_is_trimmed(backend):
@@ -395,9 +419,9 @@ def test_stop_at_line_end_ends_the_output_at_its_first_line(backend):
     assert "\n" in free.text.strip()  # this seed writes several lines
     one = list(fewshot_from_spec(backend, settings, "bye", pairs, stop_at_line_end=True))[-1]
     assert one.text == first_line(free.text) and one.result.finish_reason == "eos"
-    assert examples_from_spec("Headline", "")[2] is True  # on for the headline preset
-    assert examples_from_spec("Formal rewrite", "")[2] is True  # and for the formal rewrite of a message
-    assert examples_from_spec("Product description", "")[2] is False
+    assert examples_from_spec("Headline", "")[2].one_line is True  # on for the headline preset
+    assert examples_from_spec("Formal rewrite", "")[2].one_line is True  # and for the rewrite of a message
+    assert examples_from_spec("Product description", "")[2].one_line is False
 
 
 INPUTS = {  # the few-shot tab's own examples
@@ -435,10 +459,10 @@ def test_examples_from_rows_reads_the_tables_dataframe():
 
 def test_examples_from_spec_accepts_presets_and_json():
     name = next(iter(PRESETS))
-    pairs, instruction, one_line = examples_from_spec(name.upper(), "")
+    pairs, instruction, preset = examples_from_spec(name.upper(), "")
     assert pairs == list(PRESETS[name].examples) and instruction == PRESETS[name].instruction
-    assert one_line is PRESETS[name].one_line and examples_from_spec("headline", "")[2] is True
-    assert examples_from_spec("product description", "")[2] is False
+    assert preset is PRESETS[name] and examples_from_spec("headline", "")[2] is PRESETS["Headline"]
+    assert examples_from_spec('[["a", "b"]]', "")[2] is None  # JSON pairs: no preset
     assert examples_from_spec("", "Mine")[1] == "Mine"
     mixed = '[["a", "b"], {"input": "c", "output": "d"}]'
     assert examples_from_spec(mixed, "")[0] == [("a", "b"), ("c", "d")]

@@ -399,7 +399,7 @@ def test_api_signatures_are_the_documented_ones(name):
 
     params = api.signature(BY_NAME[name]).parameters.values()
     got = [(p.name, None if p.default is inspect.Parameter.empty else p.default) for p in params]
-    extra = [("stop_at_line_end", None)] if name == "fewshot" else []
+    extra = [("stop_at_line_end", None), ("keep_input_words", None)] if name == "fewshot" else []
     assert got == DOCUMENTED[name] + SETTINGS_DEFAULTS + extra
 
 

@@ -113,6 +113,7 @@ def build_fewshot(
     budget: TokenBudget | None = None,
     *,
     chat: bool | None = None,
+    keep_words: bool = False,
 ) -> Prompt:
     """A few-shot prompt: 1-8 (input, output) examples, then `new_input` for the model to answer.
 
@@ -122,6 +123,8 @@ def build_fewshot(
     are defused; pairs with an empty side are skipped; under a `budget` the oldest examples
     are dropped first (at least one is kept). Raises `PromptError` for an empty input, 0 or
     more than 8 usable examples, or an input that cannot fit (`chat` as in `build_story`).
+    `keep_words`: the answer is an edit of the input (a rewrite), so the prompt names the input as
+    its `copy_source`.
     """
     text = _block(_required(new_input, "new input", "type the text the examples should be applied to."))
     pairs, skipped = _usable_pairs(examples)
@@ -134,7 +137,8 @@ def build_fewshot(
     document, messages = _fewshot_forms(instruction, kept, text)
     # the output reuses the input's words (a rewrite, a headline from its paragraph): only its own
     # repeats count for the repetition penalty
-    return Prompt(document, messages, FEWSHOT_STOP, notices, penalise_prompt=False)
+    source = text if keep_words else ""
+    return Prompt(document, messages, FEWSHOT_STOP, notices, penalise_prompt=False, copy_source=source)
 
 
 # ---------------------------------------------------------------------------- presets and registry
@@ -145,13 +149,15 @@ class Preset:
     """A ready-made few-shot task: an instruction and example (input, output) pairs.
 
     `one_line`: the outputs are single lines (headlines...), so generation stops at the end of
-    the line. Every preset fits the bundled model's 512-token window at default settings.
+    the line. `keep_words`: the outputs are edits of the inputs (rewrites), so a local model is nudged
+    to keep the input's words. Every preset fits the bundled model's 512-token window at default settings.
     """
 
     name: str
     instruction: str
     examples: tuple[tuple[str, str], ...]
     one_line: bool = False
+    keep_words: bool = False
 
 
 PRESETS: dict[str, Preset] = {
@@ -178,6 +184,7 @@ PRESETS: dict[str, Preset] = {
                 ),
             ),
             one_line=True,  # a message's rewrite is one line: a small model's text after it is not part of it
+            keep_words=True,
         ),
         Preset(
             "Product description",

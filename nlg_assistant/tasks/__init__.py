@@ -109,6 +109,12 @@ TASKS: tuple[Task, ...] = (
                 "end the output at the end of its line (default: the preset's)",
                 bool,
             ),
+            Field(
+                "keep_input_words",
+                None,
+                "nudge a rewrite to keep the input's words, local models only (default: the preset's)",
+                bool,
+            ),
         ),
     ),
 )

@@ -47,8 +47,9 @@ def examples_from_rows(rows: Any) -> list[tuple[str, str]]:
     return pairs
 
 
-def examples_from_spec(spec: str, instruction: str) -> tuple[list[tuple[str, str]], str, bool]:
-    """Examples, instruction and "one line" flag from a preset name, a JSON list of pairs, or "".
+def examples_from_spec(spec: str, instruction: str) -> tuple[list[tuple[str, str]], str, Preset | None]:
+    """Examples, instruction and the preset (None for JSON pairs) from a preset name, a JSON list of
+    pairs, or "".
 
     "" means the default preset. JSON may be ``[["in", "out"], ...]`` or
     ``[{"input": "in", "output": "out"}, ...]``. A preset's instruction is used when `instruction`
@@ -57,7 +58,7 @@ def examples_from_spec(spec: str, instruction: str) -> tuple[list[tuple[str, str
     spec = (spec or "").strip() or DEFAULT_PRESET
     preset = find_preset(spec)
     if preset is not None:
-        return list(preset.examples), instruction or preset.instruction, preset.one_line
+        return list(preset.examples), instruction or preset.instruction, preset
     try:
         data = json.loads(spec)
     except RecursionError:  # e.g. 100,000 nested brackets: the parser's depth limit, not a crash
@@ -68,7 +69,7 @@ def examples_from_spec(spec: str, instruction: str) -> tuple[list[tuple[str, str
         ) from None
     if not isinstance(data, list):
         raise PromptError("examples JSON must be a list of [input, output] pairs")
-    return [_json_pair(item, number) for number, item in enumerate(data, 1)], instruction, False
+    return [_json_pair(item, number) for number, item in enumerate(data, 1)], instruction, None
 
 
 def _json_pair(item: Any, number: int) -> tuple[str, str]:
@@ -92,13 +93,14 @@ def fewshot_steps(
     instruction: str = "",
     base: str = "",
     one_line: bool = False,
+    keep_words: bool = False,
 ) -> Iterator[Progress]:
     """Apply the examples' pattern to `new_input`; with `base`, extend that answer instead.
 
     `one_line` ends the output at the end of its first line (headlines, titles...); blank lines
-    before it do not count.
+    before it do not count. `keep_words` nudges the answer to keep the input's words (a rewrite).
     """
-    prompt = fewshot_prompt(backend, settings, examples, new_input, instruction, base)
+    prompt = fewshot_prompt(backend, settings, examples, new_input, instruction, base, keep_words)
     enough = first_line if one_line else None
     yield from stream_progress(backend, prompt, settings, base, enough=enough)
 
@@ -110,13 +112,16 @@ def fewshot_prompt(
     new_input: str,
     instruction: str = "",
     base: str = "",
+    keep_words: bool = False,
 ) -> Prompt:
-    """The few-shot prompt for `new_input`; with `base`, the one that extends that open answer."""
+    """The few-shot prompt for `new_input`; with `base`, the one that extends that open answer
+    (without a copy source: the copy guide follows an answer from its start)."""
     used = backend.count_tokens(base) if base else 0
     budget = prompt_budget(backend, settings, used)
-    prompt = build_fewshot(examples, new_input, instruction, budget=budget, chat=backend.info.chat)
+    chat = backend.info.chat
+    prompt = build_fewshot(examples, new_input, instruction, budget=budget, chat=chat, keep_words=keep_words)
     if base:  # continue the open answer: plain document form, the model sees its earlier output
-        prompt = replace(prompt, document=prompt.document + base, messages=())
+        prompt = replace(prompt, document=prompt.document + base, messages=(), copy_source="")
     return prompt
 
 
@@ -134,11 +139,20 @@ def fewshot_from_spec(
     examples_json: str = "",
     instruction: str = "",
     stop_at_line_end: bool | None = None,
+    keep_input_words: bool | None = None,
 ) -> Iterator[Progress]:
     """The API's and CLI's few-shot: examples from a preset name or JSON (see `examples_from_spec`).
 
-    `stop_at_line_end` None follows the preset (on for one-line presets such as Headline).
+    `stop_at_line_end` and `keep_input_words` None follow the preset (off for JSON examples).
     """
-    pairs, instruction_now, one_line = examples_from_spec(examples_json, instruction)
-    one_line = one_line if stop_at_line_end is None else bool(stop_at_line_end)
-    yield from fewshot_steps(backend, settings, pairs, new_input, instruction_now, one_line=one_line)
+    pairs, instruction_now, preset = examples_from_spec(examples_json, instruction)
+    one_line = _flag(stop_at_line_end, preset.one_line if preset else False)
+    keep_words = _flag(keep_input_words, preset.keep_words if preset else False)
+    yield from fewshot_steps(
+        backend, settings, pairs, new_input, instruction_now, one_line=one_line, keep_words=keep_words
+    )
+
+
+def _flag(asked: bool | None, preset_value: bool) -> bool:
+    """The caller's choice when given, else the preset's."""
+    return preset_value if asked is None else bool(asked)

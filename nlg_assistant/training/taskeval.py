@@ -172,16 +172,16 @@ def app_outline(backend, task: Task, seed: int) -> str:
 
 def app_formal(backend, task: Task, seed: int) -> str:
     """The rewrite the Few-shot tab shows for `task` with the Formal rewrite preset: the task layer's
-    own steps (its prompt, one-line stop and penalty scope), the app's default settings, this seed."""
+    own steps (its prompt, one-line stop, penalty scope and copy guide), the app's default settings,
+    this seed."""
     from nlg_assistant.config import GenerationSettings
     from nlg_assistant.tasks.fewshot import fewshot_steps
 
     preset = prompts.PRESETS["Formal rewrite"]
     settings = GenerationSettings(max_new_tokens=MAX_NEW["formal"], seed=seed)
     corrupted, _ = task.expected
-    *_, last = fewshot_steps(
-        backend, settings, preset.examples, corrupted, preset.instruction, one_line=preset.one_line
-    )
+    flags = {"one_line": preset.one_line, "keep_words": preset.keep_words}
+    *_, last = fewshot_steps(backend, settings, preset.examples, corrupted, preset.instruction, **flags)
     return last.text
 
 

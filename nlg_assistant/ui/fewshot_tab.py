@@ -19,7 +19,7 @@ from .output import OutputArea, base_model_hint, output_area, wire_area, wire_st
 from .serving import Serving
 
 # The preset is not kept: restoring it would refill the instruction and examples it was edited from.
-NAMES = ("output", "instruction", "examples", "input", "one_line")
+NAMES = ("output", "instruction", "examples", "input", "one_line", "keep_words")
 FEWSHOT_EXAMPLES = [
     ["Formal rewrite", "yo, meeting moved to 3, pls tell the others"],
     ["Product description", "Ceramic coffee mug, 350 ml, dishwasher safe, matte blue"],
@@ -28,15 +28,34 @@ FEWSHOT_EXAMPLES = [
 
 
 def fill_preset(name: str | None) -> tuple:
-    """Instruction, example rows and "stop at end of line" for the chosen preset (unchanged when none)."""
+    """Instruction, example rows, "stop at end of line" and "keep the input's words" for the chosen
+    preset (unchanged when none)."""
     preset = find_preset(name or "")
     if preset is None:
-        return gr.skip(), gr.skip(), gr.skip()
-    return (*preset_rows(preset.name), preset.one_line)
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    return (*preset_rows(preset.name), preset.one_line, preset.keep_words)
 
 
-def _fewshot_inputs() -> tuple[gr.Dropdown, gr.Textbox, gr.Dataframe, gr.Textbox, gr.Checkbox]:
-    """The few-shot tab's fields: preset, instruction, the examples table, the new input, one-line option."""
+def _flag_boxes() -> tuple[gr.Checkbox, gr.Checkbox]:
+    """The default preset's "stop at end of line" and "keep the input's words" options."""
+    with gr.Column(scale=1, min_width=160):
+        one_line = gr.Checkbox(
+            PRESETS[DEFAULT_PRESET].one_line,
+            label=phrase("fewshot.one_line"),
+            info=phrase("fewshot.one_line_info"),
+            elem_id="fewshot-one-line",
+        )
+        keep_words = gr.Checkbox(
+            PRESETS[DEFAULT_PRESET].keep_words,
+            label=phrase("fewshot.keep_words"),
+            info=phrase("fewshot.keep_words_info"),
+            elem_id="fewshot-keep-words",
+        )
+    return one_line, keep_words
+
+
+def _fewshot_inputs() -> tuple[gr.Dropdown, gr.Textbox, gr.Dataframe, gr.Textbox, gr.Checkbox, gr.Checkbox]:
+    """The few-shot tab's fields: preset, instruction, the examples table, the new input, two options."""
     instruction_text, rows = preset_rows(DEFAULT_PRESET)
     with gr.Row():
         preset = gr.Dropdown(
@@ -69,21 +88,15 @@ def _fewshot_inputs() -> tuple[gr.Dropdown, gr.Textbox, gr.Dataframe, gr.Textbox
             placeholder=phrase("fewshot.new_input_placeholder"),
             elem_id="fewshot-input",
         )
-        one_line = gr.Checkbox(
-            PRESETS[DEFAULT_PRESET].one_line,
-            label=phrase("fewshot.one_line"),
-            scale=1,
-            info=phrase("fewshot.one_line_info"),
-            elem_id="fewshot-one-line",
-        )
-    return preset, instruction, table, new_input, one_line
+        one_line, keep_words = _flag_boxes()
+    return preset, instruction, table, new_input, one_line, keep_words
 
 
 def fewshot_tab(backend: Backend, settings: list, serving: Serving) -> tuple[OutputArea, dict]:
     """Few-shot style: a preset or up to 8 example pairs, an instruction, the input; output = document."""
     with gr.Tab(phrase("tab.fewshot"), id="fewshot"):
         base_model_hint(backend.info, "fewshot")
-        preset, instruction, table, new_input, one_line = _fewshot_inputs()
+        preset, instruction, table, new_input, one_line, keep_words = _fewshot_inputs()
         output = gr.Textbox(
             label=phrase("fewshot.output"),
             lines=8,
@@ -91,7 +104,7 @@ def fewshot_tab(backend: Backend, settings: list, serving: Serving) -> tuple[Out
             buttons=["copy"],
             elem_id="fewshot-document",
         )
-        fields = [output, instruction, table, new_input, one_line]
+        fields = [output, instruction, table, new_input, one_line, keep_words]
         area = output_area("fewshot", "button.generate", NAMES, fields, "output")
         parts = file_row("fewshot")
         context = [table, instruction, new_input]
@@ -105,13 +118,14 @@ def fewshot_tab(backend: Backend, settings: list, serving: Serving) -> tuple[Out
             api_visibility="private",
         )
         examples.dataset.headers = headers("fewshot-examples", ("fewshot.preset", "fewshot.new_input"))
-    preset.change(fill_preset, preset, [instruction, table, one_line], api_visibility="private")
+    preset.change(fill_preset, preset, [instruction, table, one_line, keep_words], api_visibility="private")
 
     def runner(mode: str, fields: dict, base: str, s: GenerationSettings) -> Iterator[Progress]:
         extend = base if mode == "continue" else ""
         pairs = examples_from_rows(fields["examples"])
-        text, instruction_now, single = fields["input"], fields["instruction"], bool(fields["one_line"])
-        return fewshot_steps(backend, s, pairs, text, instruction_now, extend, one_line=single)
+        text, instruction = fields["input"], fields["instruction"]
+        single, keep = bool(fields["one_line"]), bool(fields["keep_words"])
+        return fewshot_steps(backend, s, pairs, text, instruction, extend, one_line=single, keep_words=keep)
 
     events = wire_area(area, settings, runner, serving)
     wire_stop(area, events)
