@@ -340,6 +340,8 @@ class OpenAIBackend:
             notices.append(f"this server does not take {', '.join(ignored)}; ignored")
         if use_chat and not prompt.messages:
             notices.append("the server has no /v1/completions: the text was sent as one chat turn")
+        if prompt.copy_source:
+            notices.append("keeping the input's words works with local models only; the server wrote freely")
         return tuple(notices)
 
     # ----- errors -----

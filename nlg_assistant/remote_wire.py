@@ -23,6 +23,9 @@ no_repeat_ngram_size    ``generation_config`` only           transformers serve 
                                                              notice says it was ignored
 Prompt.stop             ``stop``                             also enforced here, so the stop string is
                                                              never shown even if a server echoes it
+Prompt.copy_source      not sent                             the copy guide ("Keep the input's words")
+                                                             runs in the local engines only; a notice
+                                                             says so
 ======================  ===================================  ==========================================
 
 transformers serve rejects unknown fields (HTTP 422), so when a server names one of these fields

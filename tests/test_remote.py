@@ -213,6 +213,16 @@ def test_hf_only_settings_reach_transformers_serve(base_backend, tiny_model_dir)
     assert result.seed == 1234
 
 
+def test_a_copy_source_is_not_sent_and_a_notice_says_so(base_backend, tiny_model_dir):
+    """The copy guide runs in the local engines only: a remote server writes as without it, and says so."""
+    prompt = Prompt(document="Input: the fox ran\nOutput:", penalise_prompt=False, copy_source="the fox ran")
+    chunks, result = run(base_backend, prompt, GREEDY)
+    assert "".join(c.text for c in chunks) == local_continuation(tiny_model_dir, prompt.document, GREEDY)
+    assert [n for n in result.notices if "local models only" in n]
+    _, plain = run(base_backend, Prompt(document=prompt.document), GREEDY)
+    assert not [n for n in plain.notices if "local models only" in n]
+
+
 def test_max_new_tokens_cap_holds_whatever_the_request_asks(servers, tiny_model_dir):
     """A request for 24 tokens through a backend capped at 5 gets the model's first 5, from the server."""
     capped = OpenAIBackend(servers[0].url, servers[0].model_dir, timeout_s=30, max_new_tokens_cap=5)
