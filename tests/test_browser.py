@@ -400,6 +400,24 @@ ARTICLE_FIELDS = {
 }
 
 
+def test_a_preset_sets_the_fewshot_options_and_the_writers_choice_survives_a_reload(page):
+    """Formal rewrite keeps the input's words, Headline does not; an unticked box comes back unticked."""
+    page.get_by_role("tab", name="Few-shot style").click()
+    keep, one_line = page.locator("#fewshot-keep-words input"), page.locator("#fewshot-one-line input")
+    assert keep.is_checked() and one_line.is_checked()  # the default preset: Formal rewrite
+    page.locator("#fewshot-examples [data-testid='dataset-cell-2-0']").click()  # the Headline example
+    page.wait_for_function("() => !document.querySelector('#fewshot-keep-words input').checked")
+    assert one_line.is_checked()
+    page.locator("#fewshot-examples [data-testid='dataset-cell-0-0']").click()  # the Formal rewrite one
+    page.wait_for_function("() => document.querySelector('#fewshot-keep-words input').checked")
+    keep.uncheck()
+    page.wait_for_timeout(800)  # autosave is one quick round trip after each change
+    page.reload()
+    page.get_by_role("tab", name="Few-shot style").click()
+    page.locator("#fewshot-saved").get_by_text("Saved in this browser").wait_for()
+    assert not page.locator("#fewshot-keep-words input").is_checked()
+
+
 def test_save_then_open_round_trips_every_field(page):
     page.get_by_role("tab", name="Topic → Article").click()
     for selector, value in ARTICLE_FIELDS.items():
