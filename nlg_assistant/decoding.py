@@ -146,12 +146,13 @@ class PreparedPrompt:
     dropped_prompt_tokens: int
     notices: tuple[str, ...]
     penalise_prompt: bool = True  # False: the penalty and n-gram ban count only generated tokens
-    copy_ids: tuple[int, ...] = ()  # the token ids of the text the answer rewrites (`Prompt.copy_source`)
+    # the text the answer rewrites (`Prompt.copy_source`) in token forms (`copy_forms`); () for none
+    copy_forms: tuple[tuple[int, ...], ...] = ()
 
     @property
     def own_processors(self) -> bool:
         """True when the simple engine hands `generate` its own processor list (`answer_only_processors`)."""
-        return not self.penalise_prompt or bool(self.copy_ids)
+        return not self.penalise_prompt or bool(self.copy_forms)
 
     def draft_decoders(self, tokenizer: Any, stops: Sequence[str]) -> list[DraftDecoder]:
         """One text decoder per draft, each given the prompt as context (see `DraftDecoder`)."""
@@ -176,8 +177,8 @@ class PromptPreparer:
         if settings.seed == -1 and not settings.greedy:
             settings = settings.with_seed(secrets.randbelow(_MAX_SEED + 1))
         notices = (*prompt.notices, *template_notices, *notices)
-        copy_ids = source_ids(self.loaded.tokenizer, prompt.document, prompt.copy_source)
-        return PreparedPrompt(ids, settings, dropped, notices, prompt.penalise_prompt, copy_ids)
+        forms = copy_forms(self.loaded.tokenizer, prompt.document, prompt.copy_source)
+        return PreparedPrompt(ids, settings, dropped, notices, prompt.penalise_prompt, forms)
 
     def _fit(
         self, ids: list[int], settings: GenerationSettings
@@ -230,6 +231,20 @@ class PromptPreparer:
         if start is None:
             raise GenerationError("the prompt is empty; write something for the model to continue")
         return [start]  # an empty document: let the model start from its start-of-text token
+
+
+def copy_forms(tokenizer: Any, document: str, source: str) -> tuple[tuple[int, ...], ...]:
+    """`source`'s token forms for the copy guide: as written, and with a capital first letter when that
+    differs (a rewrite's most common edit, which the guide must not push against), each as tokenized
+    in place (`source_ids`). () for no source."""
+    written = source_ids(tokenizer, document, source)
+    capital = source[:1].upper() + source[1:]
+    if not written or capital == source:
+        return (written,) if written else ()
+    start = document.rfind(source)
+    in_place = document[:start] + capital + document[start + len(source) :] if start >= 0 else capital
+    capitalised = source_ids(tokenizer, in_place, capital)
+    return (written,) if capitalised == written else (written, capitalised)
 
 
 def source_ids(tokenizer: Any, document: str, source: str) -> tuple[int, ...]:

@@ -268,13 +268,13 @@ class _AnswerNGramBan(LogitsProcessor):
 class _CopyBonus(LogitsProcessor):
     """`COPY_BONUS` on the input tokens that continue each row's copy of its input (`CopyGuide`)."""
 
-    def __init__(self, source: Sequence[int], start: int) -> None:
-        self.source, self.start = source, start
+    def __init__(self, forms: Sequence[Sequence[int]], start: int) -> None:
+        self.forms, self.start = forms, start
         self.guides: list[CopyGuide] = []  # one per row (draft), made at the first step
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         if not self.guides:
-            self.guides = [CopyGuide(self.source) for _ in range(input_ids.shape[0])]
+            self.guides = [CopyGuide(self.forms) for _ in range(input_ids.shape[0])]
         for row, guide in enumerate(self.guides):
             favoured = guide.favoured(input_ids[row, self.start :].tolist())
             scores[row, list(favoured)] += COPY_BONUS
@@ -297,8 +297,8 @@ def answer_only_processors(prepared: PreparedPrompt) -> LogitsProcessorList:
         processors.append(penalty)
     if s.no_repeat_ngram_size:
         processors.append(_AnswerNGramBan(s.no_repeat_ngram_size, start))
-    if prepared.copy_ids:
-        processors.append(_CopyBonus(prepared.copy_ids, len(prepared.ids)))
+    if prepared.copy_forms:
+        processors.append(_CopyBonus(prepared.copy_forms, len(prepared.ids)))
     if not s.greedy:
         processors.append(TemperatureLogitsWarper(s.temperature))
         if s.top_k:

@@ -15,7 +15,7 @@ from transformers import GenerationConfig, LlamaForCausalLM
 
 from nlg_assistant.backend import Chunk, GenerationError, GenerationTimeout, Prompt
 from nlg_assistant.config import GenerationSettings
-from nlg_assistant.decoding import DraftDecoder, StreamEnd, source_ids
+from nlg_assistant.decoding import DraftDecoder, StreamEnd, copy_forms, source_ids
 from nlg_assistant.generation import (
     LocalBackend,
     _BatchStreamer,
@@ -431,6 +431,17 @@ def test_copy_source_ids_fall_back_to_the_text_alone(loaded) -> None:
 def test_a_prompts_copy_source_reaches_the_prepared_prompt(loaded, backend) -> None:
     document = "Input: the fox ran\nOutput:"
     prepared = backend.prepare_prompt(Prompt(document=document, copy_source="the fox ran"), GREEDY)
-    assert prepared.copy_ids == source_ids(loaded.tokenizer, document, "the fox ran") and prepared.copy_ids
-    assert prepared.own_processors
-    assert backend.prepare_prompt(Prompt(document=document), GREEDY).copy_ids == ()
+    assert prepared.copy_forms == copy_forms(loaded.tokenizer, document, "the fox ran")
+    assert prepared.copy_forms and prepared.own_processors
+    assert backend.prepare_prompt(Prompt(document=document), GREEDY).copy_forms == ()
+
+
+def test_copy_forms_add_the_input_with_a_capital_first_letter(shipped_loaded) -> None:
+    """A rewrite capitalises the first word most often: the guide gets that form too, tokenized in place."""
+    tokenizer = shipped_loaded.tokenizer
+    document = "### Input:\nand the day came\n\n### Output:\n"
+    written, capital = copy_forms(tokenizer, document, "and the day came")
+    assert tokenizer.decode(written).strip() == "and the day came"
+    assert tokenizer.decode(capital).strip() == "And the day came" and capital[1:] == written[1:]
+    assert copy_forms(tokenizer, document.replace("and the", "And the"), "And the day came") == (capital,)
+    assert copy_forms(tokenizer, document, "") == ()

@@ -251,15 +251,16 @@ def test_answer_only_processors_only_for_answer_only_prompts(tiny):
         assert len(tiny.model._get_logits_processor(config, input_ids_seq_length=2, device="cpu")) == 0
 
 
-def copy_case(seed: int) -> tuple[list[int], list[int], list[int], torch.Tensor]:
-    """A prompt, the source inside it, prompt + an answer that copies part of the source, then edits,
-    and logits (vocab,)."""
+def copy_case(seed: int) -> tuple[list[int], list[list[int]], list[int], torch.Tensor]:
+    """A prompt, two forms of the source inside it (the second with another first token, as a capital
+    would give), prompt + an answer that copies part of the first form, then edits, and logits (vocab,)."""
     ids, logits = random_case(seed)
     prompt, source = ids[:16], ids[4:12]
-    return prompt, source, [*prompt, *source[:3], *ids[16:19]], logits
+    forms = [source, [12 + seed % 5, *source[1:]]]
+    return prompt, forms, [*prompt, *source[:3], *ids[16:19]], logits
 
 
-def copy_reference(s: GenerationSettings, prompt, source, ids, logits, penalise_prompt: bool) -> torch.Tensor:
+def copy_reference(s: GenerationSettings, prompt, forms, ids, logits, penalise_prompt: bool) -> torch.Tensor:
     """transformers' penalty and n-gram ban (over the answer, or over everything), then `COPY_BONUS` on
     the guide's tokens, then the warpers: the bonus comes before temperature, top-k and top-p."""
     answer = ids[len(prompt) :]
@@ -269,7 +270,7 @@ def copy_reference(s: GenerationSettings, prompt, source, ids, logits, penalise_
         scores = RepetitionPenaltyLogitsProcessor(s.repetition_penalty)(counted, scores)
     if s.no_repeat_ngram_size:
         scores = NoRepeatNGramLogitsProcessor(s.no_repeat_ngram_size)(counted, scores)
-    scores[0, list(CopyGuide(source).favoured(answer))] += COPY_BONUS
+    scores[0, list(CopyGuide(forms).favoured(answer))] += COPY_BONUS
     no_penalties = dataclasses.replace(s, repetition_penalty=1.0, no_repeat_ngram_size=0)
     return reference_processors(no_penalties)(torch.tensor([ids]), scores)[0]
 
@@ -281,13 +282,13 @@ def test_copy_bonus_equals_the_reference_in_both_engines(tiny, name, penalise_pr
     after the penalties and before the warpers, at the guide's tokens."""
     s = ANSWER_ONLY[name]
     for seed in range(10):
-        prompt, source, ids, logits = copy_case(seed)
-        sampler = RowSampler(s, prompt, VOCAB, "cpu", penalise_prompt=penalise_prompt, copy_source=source)
+        prompt, forms, ids, logits = copy_case(seed)
+        sampler = RowSampler(s, prompt, VOCAB, "cpu", penalise_prompt=penalise_prompt, copy_forms=forms)
         for token in ids[len(prompt) :]:
             sampler.observe(token)
-        expected = copy_reference(s, prompt, source, ids, logits, penalise_prompt)
+        expected = copy_reference(s, prompt, forms, ids, logits, penalise_prompt)
         assert_same_distribution(sampler_probs(sampler, logits), expected)
-        prepared = PreparedPrompt(prompt, s, 0, (), penalise_prompt, tuple(source))
+        prepared = PreparedPrompt(prompt, s, 0, (), penalise_prompt, tuple(map(tuple, forms)))
         config = build_generation_config(s, [2], 3, tiny.model.generation_config, own_processors=True)
         built = tiny.model._get_logits_processor(config, input_ids_seq_length=len(prompt), device="cpu")
         merged = tiny.model._merge_criteria_processor_list(built, answer_only_processors(prepared))
@@ -297,12 +298,12 @@ def test_copy_bonus_equals_the_reference_in_both_engines(tiny, name, penalise_pr
 def test_a_greedy_row_with_a_copy_source_is_not_a_plain_argmax():
     """The batch's shared argmax skips rows with a copy guide: the bonus can change the greedy token."""
     s = settings(temperature=0.0)
-    prompt, source, _, logits = copy_case(0)
+    prompt, forms, _, logits = copy_case(0)
     logits[:] = -5.0
-    logits[100], logits[source[0]] = 1.0, -1.0  # 100 is best unless the bonus (4) lifts the source's first
-    guided = RowSampler(s, prompt, VOCAB, "cpu", penalise_prompt=False, copy_source=source)
+    logits[100], logits[forms[0][0]] = 1.0, -1.0  # 100 is best unless the bonus (4) lifts the source's first
+    guided = RowSampler(s, prompt, VOCAB, "cpu", penalise_prompt=False, copy_forms=forms)
     plain = RowSampler(s, prompt, VOCAB, "cpu", penalise_prompt=False)
-    assert choose_tokens(torch.stack([logits, logits]), [guided, plain]) == [source[0], 100]
+    assert choose_tokens(torch.stack([logits, logits]), [guided, plain]) == [forms[0][0], 100]
 
 
 def test_repetition_penalty_ignores_ids_beyond_the_logits():
