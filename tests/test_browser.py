@@ -522,6 +522,9 @@ def _fill_and_maybe_generate(page, tab: str, generate: bool) -> None:
         written = word_count(_settled_output(page, tab))  # the counts line follows once the tab settles
         page.locator(f"#{tab}-counts").get_by_text(f"{written:,} words ·").wait_for()
     page.evaluate("window.scrollTo(0, 0)")
+    if tab == "fewshot":  # the answer is below the preset: show the examples, the input and the answer
+        top = page.locator("#fewshot-table").bounding_box()["y"]
+        page.evaluate(f"window.scrollTo(0, {top - 34})")
 
 
 def test_screenshots_of_each_tab(browser, server, request, tmp_path_factory):
