@@ -20,6 +20,7 @@ from typing import Any
 
 from .backend import Chunk, GenerationError, GenerationResult, GenerationTimeout, Prompt
 from .config import RANGES, GenerationSettings
+from .copy_guide import CopyIndex
 
 _REPLACEMENT = "\ufffd"  # what decoding yields for an incomplete multi-byte character
 # A UTF-8 character has at most 4 bytes and every token adds at least one, so text still ending
@@ -146,13 +147,13 @@ class PreparedPrompt:
     dropped_prompt_tokens: int
     notices: tuple[str, ...]
     penalise_prompt: bool = True  # False: the penalty and n-gram ban count only generated tokens
-    # the text the answer rewrites (`Prompt.copy_source`) in token forms (`copy_forms`); () for none
-    copy_forms: tuple[tuple[int, ...], ...] = ()
+    # the text the answer rewrites (`Prompt.copy_source`), indexed in its token forms (`copy_forms`)
+    copy_index: CopyIndex | None = None
 
     @property
     def own_processors(self) -> bool:
         """True when the simple engine hands `generate` its own processor list (`answer_only_processors`)."""
-        return not self.penalise_prompt or bool(self.copy_forms)
+        return not self.penalise_prompt or self.copy_index is not None
 
     def draft_decoders(self, tokenizer: Any, stops: Sequence[str]) -> list[DraftDecoder]:
         """One text decoder per draft, each given the prompt as context (see `DraftDecoder`)."""
@@ -178,7 +179,8 @@ class PromptPreparer:
             settings = settings.with_seed(secrets.randbelow(_MAX_SEED + 1))
         notices = (*prompt.notices, *template_notices, *notices)
         forms = copy_forms(self.loaded.tokenizer, prompt.document, prompt.copy_source)
-        return PreparedPrompt(ids, settings, dropped, notices, prompt.penalise_prompt, forms)
+        index = CopyIndex(forms) if forms else None
+        return PreparedPrompt(ids, settings, dropped, notices, prompt.penalise_prompt, index)
 
     def _fit(
         self, ids: list[int], settings: GenerationSettings

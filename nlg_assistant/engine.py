@@ -355,7 +355,7 @@ class BatchedBackend:
             generator = torch.Generator(device=device)
             generator.manual_seed(request.settings.seed)
         settings, prepared = request.settings, request.prepared
-        scope, source = prepared.penalise_prompt, prepared.copy_forms
+        scope, source = prepared.penalise_prompt, prepared.copy_index
         samplers = [
             RowSampler(settings, request.ids, vocab_size, device, generator, scope, source)
             for _ in range(settings.num_drafts)

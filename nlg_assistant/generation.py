@@ -43,7 +43,7 @@ from transformers.generation.streamers import BaseStreamer
 from .alternatives import prepared_ids, top_alternatives
 from .backend import Alternative, BackendInfo, Chunk, GenerationError, GenerationResult, Prompt
 from .config import DEFAULT_MAX_NEW_TOKENS_CAP, GenerationSettings
-from .copy_guide import COPY_BONUS, CopyGuide
+from .copy_guide import COPY_BONUS, CopyGuide, CopyIndex
 from .decoding import (
     DraftDecoder,
     PreparedPrompt,
@@ -268,13 +268,13 @@ class _AnswerNGramBan(LogitsProcessor):
 class _CopyBonus(LogitsProcessor):
     """`COPY_BONUS` on the input tokens that continue each row's copy of its input (`CopyGuide`)."""
 
-    def __init__(self, forms: Sequence[Sequence[int]], start: int) -> None:
-        self.forms, self.start = forms, start
+    def __init__(self, index: CopyIndex, start: int) -> None:
+        self.index, self.start = index, start
         self.guides: list[CopyGuide] = []  # one per row (draft), made at the first step
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         if not self.guides:
-            self.guides = [CopyGuide(self.forms) for _ in range(input_ids.shape[0])]
+            self.guides = [CopyGuide(self.index) for _ in range(input_ids.shape[0])]
         for row, guide in enumerate(self.guides):
             favoured = guide.favoured(input_ids[row, self.start :].tolist())
             scores[row, list(favoured)] += COPY_BONUS
@@ -297,8 +297,8 @@ def answer_only_processors(prepared: PreparedPrompt) -> LogitsProcessorList:
         processors.append(penalty)
     if s.no_repeat_ngram_size:
         processors.append(_AnswerNGramBan(s.no_repeat_ngram_size, start))
-    if prepared.copy_forms:
-        processors.append(_CopyBonus(prepared.copy_forms, len(prepared.ids)))
+    if prepared.copy_index is not None:
+        processors.append(_CopyBonus(prepared.copy_index, len(prepared.ids)))
     if not s.greedy:
         processors.append(TemperatureLogitsWarper(s.temperature))
         if s.top_k:

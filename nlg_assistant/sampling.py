@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import torch
 
 from .config import GenerationSettings
-from .copy_guide import COPY_BONUS, CopyGuide
+from .copy_guide import COPY_BONUS, CopyGuide, CopyIndex
 
 
 class RowSampler:
@@ -42,13 +42,13 @@ class RowSampler:
         device: torch.device | str,
         generator: torch.Generator | None = None,
         penalise_prompt: bool = True,
-        copy_forms: Sequence[Sequence[int]] = (),
+        copy_index: CopyIndex | None = None,
     ) -> None:
         self.settings = settings
         self.generator = generator
         self.ids: list[int] = list(prompt_ids)
         self.answer_start = len(self.ids)
-        self.copy = CopyGuide(copy_forms) if copy_forms else None
+        self.copy = CopyGuide(copy_index) if copy_index is not None else None
         self.start = 0 if penalise_prompt else len(self.ids)  # the penalties count ids[start:]
         self.penalised = settings.repetition_penalty != 1.0
         self.ngram = settings.no_repeat_ngram_size

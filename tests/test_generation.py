@@ -431,9 +431,9 @@ def test_copy_source_ids_fall_back_to_the_text_alone(loaded) -> None:
 def test_a_prompts_copy_source_reaches_the_prepared_prompt(loaded, backend) -> None:
     document = "Input: the fox ran\nOutput:"
     prepared = backend.prepare_prompt(Prompt(document=document, copy_source="the fox ran"), GREEDY)
-    assert prepared.copy_forms == copy_forms(loaded.tokenizer, document, "the fox ran")
-    assert prepared.copy_forms and prepared.own_processors
-    assert backend.prepare_prompt(Prompt(document=document), GREEDY).copy_forms == ()
+    assert prepared.copy_index.forms == copy_forms(loaded.tokenizer, document, "the fox ran")
+    assert prepared.copy_index.forms and prepared.own_processors
+    assert backend.prepare_prompt(Prompt(document=document), GREEDY).copy_index is None
 
 
 def test_copy_forms_add_the_input_with_a_capital_first_letter(shipped_loaded) -> None:

@@ -24,7 +24,7 @@ from transformers.generation.logits_process import (
 )
 
 from nlg_assistant.config import GenerationSettings
-from nlg_assistant.copy_guide import COPY_BONUS, CopyGuide
+from nlg_assistant.copy_guide import COPY_BONUS, CopyGuide, CopyIndex
 from nlg_assistant.decoding import PreparedPrompt
 from nlg_assistant.generation import answer_only_processors, build_generation_config
 from nlg_assistant.models import load_model
@@ -270,7 +270,7 @@ def copy_reference(s: GenerationSettings, prompt, forms, ids, logits, penalise_p
         scores = RepetitionPenaltyLogitsProcessor(s.repetition_penalty)(counted, scores)
     if s.no_repeat_ngram_size:
         scores = NoRepeatNGramLogitsProcessor(s.no_repeat_ngram_size)(counted, scores)
-    scores[0, list(CopyGuide(forms).favoured(answer))] += COPY_BONUS
+    scores[0, list(CopyGuide(CopyIndex(forms)).favoured(answer))] += COPY_BONUS
     no_penalties = dataclasses.replace(s, repetition_penalty=1.0, no_repeat_ngram_size=0)
     return reference_processors(no_penalties)(torch.tensor([ids]), scores)[0]
 
@@ -283,12 +283,13 @@ def test_copy_bonus_equals_the_reference_in_both_engines(tiny, name, penalise_pr
     s = ANSWER_ONLY[name]
     for seed in range(10):
         prompt, forms, ids, logits = copy_case(seed)
-        sampler = RowSampler(s, prompt, VOCAB, "cpu", penalise_prompt=penalise_prompt, copy_forms=forms)
+        index = CopyIndex(forms)
+        sampler = RowSampler(s, prompt, VOCAB, "cpu", penalise_prompt=penalise_prompt, copy_index=index)
         for token in ids[len(prompt) :]:
             sampler.observe(token)
         expected = copy_reference(s, prompt, forms, ids, logits, penalise_prompt)
         assert_same_distribution(sampler_probs(sampler, logits), expected)
-        prepared = PreparedPrompt(prompt, s, 0, (), penalise_prompt, tuple(map(tuple, forms)))
+        prepared = PreparedPrompt(prompt, s, 0, (), penalise_prompt, CopyIndex(forms))
         config = build_generation_config(s, [2], 3, tiny.model.generation_config, own_processors=True)
         built = tiny.model._get_logits_processor(config, input_ids_seq_length=len(prompt), device="cpu")
         merged = tiny.model._merge_criteria_processor_list(built, answer_only_processors(prepared))
@@ -301,7 +302,7 @@ def test_a_greedy_row_with_a_copy_source_is_not_a_plain_argmax():
     prompt, forms, _, logits = copy_case(0)
     logits[:] = -5.0
     logits[100], logits[forms[0][0]] = 1.0, -1.0  # 100 is best unless the bonus (4) lifts the source's first
-    guided = RowSampler(s, prompt, VOCAB, "cpu", penalise_prompt=False, copy_forms=forms)
+    guided = RowSampler(s, prompt, VOCAB, "cpu", penalise_prompt=False, copy_index=CopyIndex(forms))
     plain = RowSampler(s, prompt, VOCAB, "cpu", penalise_prompt=False)
     assert choose_tokens(torch.stack([logits, logits]), [guided, plain]) == [forms[0][0], 100]
 
