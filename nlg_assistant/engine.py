@@ -349,18 +349,15 @@ class BatchedBackend:
 
     def _new_rows(self, request: BatchRequest, vocab_size: int) -> list[_Row]:
         """One row per draft; drafts share the request's seeded generator (drawn in row order)."""
-        device = self.loaded.model.device
+        device, settings, prepared = self.loaded.model.device, request.settings, request.prepared
         generator = None
-        if not request.settings.greedy:
-            generator = torch.Generator(device=device)
-            generator.manual_seed(request.settings.seed)
-        settings, prepared = request.settings, request.prepared
-        scope, source = prepared.penalise_prompt, prepared.copy_index
-        samplers = [
-            RowSampler(settings, request.ids, vocab_size, device, generator, scope, source)
-            for _ in range(settings.num_drafts)
+        if not settings.greedy:
+            generator = torch.Generator(device=device).manual_seed(settings.seed)
+        rules = (prepared.penalise_prompt, prepared.copy_index)  # the prompt's penalty scope, copy guide
+        return [
+            _Row(request, draft, RowSampler(settings, request.ids, vocab_size, device, generator, *rules))
+            for draft in range(settings.num_drafts)
         ]
-        return [_Row(request, draft, sampler) for draft, sampler in enumerate(samplers)]
 
     def _decode_step(self) -> None:
         """One forward pass for every row, one token each; finished rows leave."""
