@@ -72,8 +72,14 @@ class CopyGuide:
         self.place: Place = (0, 0)
         self.walked = 0  # how many answer tokens the place accounts for
 
-    def favoured(self, answer: Sequence[int]) -> tuple[int, ...]:
-        """The input tokens that would continue the copy after `answer` (the ids written so far)."""
+    def favoured(self, answer: Sequence[int], width: int | None = None) -> tuple[int, ...]:
+        """The input tokens that would continue the copy after `answer` (the ids written so far); with
+        `width` (the logits' width), only those below it: an added token past the lm head has no logit."""
+        tokens = self._favoured(answer)
+        return tokens if width is None else tuple(t for t in tokens if t < width)
+
+    def _favoured(self, answer: Sequence[int]) -> tuple[int, ...]:
+        """`favoured` for every width."""
         if len(answer) < self.walked:
             self.place, self.walked = (0, 0), 0
         for end in range(self.walked + 1, len(answer) + 1):

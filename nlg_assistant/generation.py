@@ -276,7 +276,7 @@ class _CopyBonus(LogitsProcessor):
         if not self.guides:
             self.guides = [CopyGuide(self.index) for _ in range(input_ids.shape[0])]
         for row, guide in enumerate(self.guides):
-            favoured = guide.favoured(input_ids[row, self.start :].tolist())
+            favoured = guide.favoured(input_ids[row, self.start :].tolist(), scores.shape[-1])
             scores[row, list(favoured)] += COPY_BONUS
         return scores
 

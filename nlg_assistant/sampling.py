@@ -122,7 +122,7 @@ class RowSampler:
         """`COPY_BONUS` added to the input tokens that would continue the copy (see `CopyGuide`)."""
         if self.copy is None:
             return scores
-        favoured = self.copy.favoured(self.ids[self.answer_start :])
+        favoured = self.copy.favoured(self.ids[self.answer_start :], scores.shape[-1])
         if not favoured:
             return scores
         scores = scores.clone()

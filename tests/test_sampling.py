@@ -26,7 +26,7 @@ from transformers.generation.logits_process import (
 from nlg_assistant.config import GenerationSettings
 from nlg_assistant.copy_guide import COPY_BONUS, CopyGuide, CopyIndex
 from nlg_assistant.decoding import PreparedPrompt
-from nlg_assistant.generation import answer_only_processors, build_generation_config
+from nlg_assistant.generation import _CopyBonus, answer_only_processors, build_generation_config
 from nlg_assistant.models import load_model
 from nlg_assistant.sampling import RowSampler, _penalise_rows, _top_p_keep, choose_tokens
 
@@ -294,6 +294,21 @@ def test_copy_bonus_equals_the_reference_in_both_engines(tiny, name, penalise_pr
         built = tiny.model._get_logits_processor(config, input_ids_seq_length=len(prompt), device="cpu")
         merged = tiny.model._merge_criteria_processor_list(built, answer_only_processors(prepared))
         torch.testing.assert_close(merged(torch.tensor([ids]), logits.clone()[None])[0], expected)
+
+
+def test_a_copy_source_with_ids_past_the_logits_favours_only_the_others():
+    """An added token past the lm head (a hostile input may hold one) gets no bonus in either engine,
+    rather than an index error that would fail the whole batch; the other tokens still get it."""
+    s = settings(temperature=0.0)
+    prompt, forms, _, logits = copy_case(0)
+    index = CopyIndex([[VOCAB + 5, *forms[0]]])  # the input starts with a token the model cannot write
+    answer = [*prompt, VOCAB + 5]  # as if copied: the next input token is favoured
+    sampler = RowSampler(s, prompt, VOCAB, "cpu", penalise_prompt=False, copy_index=index)
+    at_start = sampler._favour_copy(logits) - logits
+    assert at_start.nonzero().flatten().tolist() == [forms[0][0]]
+    bonus = _CopyBonus(index, len(prompt))
+    scores = bonus(torch.tensor([answer]), logits.clone()[None])[0]
+    assert (scores - logits).nonzero().flatten().tolist() == [forms[0][0]]
 
 
 def test_a_greedy_row_with_a_copy_source_is_not_a_plain_argmax():
