@@ -54,6 +54,7 @@ from nlg_assistant.tasks.fewshot import (
     fewshot_prompt,
     fewshot_steps,
     first_line,
+    keeps_words,
     preset_rows,
 )
 from nlg_assistant.tasks.progress import fit_new_tokens, with_drafts
@@ -578,6 +579,18 @@ def test_a_sections_budget_is_measured_on_the_brief_and_heading_alone(backend):
     room = 256 - CHAT_MARGIN_TOKENS - backend.count_tokens(least.document) - 16
     assert room < max_new_tokens_limit(256)  # the window, not the target length, sets the budget
     assert [s.max_new_tokens for s in recorder.settings] == [room]
+
+
+def test_keep_input_words_starts_on_for_the_rewrite_preset_on_base_models_only(chat_backend):
+    """The copy guide was measured on a base model; an instruct model (chat template) rewrites from the
+    instruction itself, so the preset leaves the guide off there unless the caller asks for it."""
+    rewrite = PRESETS["Formal rewrite"]
+    assert keeps_words(rewrite, chat=False) and not keeps_words(rewrite, chat=True)
+    assert not keeps_words(PRESETS["Headline"], chat=False) and not keeps_words(None, chat=False)
+    recorder = Recorder(chat_backend)
+    list(fewshot_from_spec(recorder, SHORT, "c u", "Formal rewrite"))
+    list(fewshot_from_spec(recorder, SHORT, "c u", "Formal rewrite", keep_input_words=True))
+    assert [prompt.copy_source for prompt in recorder.prompts] == ["", "c u"]
 
 
 def test_a_chat_models_outline_is_its_reply_alone(chat_backend):

@@ -510,3 +510,14 @@ def test_api_endpoints_lists_each_public_endpoints_inputs(backend):
     story = endpoints["story"]
     assert story.inputs == tuple(api.signature(BY_NAME["story"]).parameters)
     assert story.required == ("story",)
+
+
+def test_a_preset_fills_keep_the_inputs_words_for_base_models_only():
+    """Choosing Formal rewrite ticks "Keep the input's words" on a base model, not on an instruct one;
+    Headline unticks it; an unknown name changes nothing."""
+    from nlg_assistant.ui.fewshot_tab import fill_preset
+
+    assert fill_preset("Formal rewrite", chat=False)[2:] == (True, True)
+    assert fill_preset("Formal rewrite", chat=True)[2:] == (True, False)
+    assert fill_preset("Headline", chat=False)[3] is False
+    assert all(value == gr.skip() for value in fill_preset("nonsense", chat=False))

@@ -74,7 +74,7 @@ MESSAGES: dict[str, str] = (
         "fewshot.one_line": "Stop at end of line",
         "fewshot.one_line_info": "For one-line outputs such as headlines.",
         "fewshot.keep_words": "Keep the input's words",
-        "fewshot.keep_words_info": "For rewrites: nudges the model to copy the input and edit it.",
+        "fewshot.keep_words_info": "For rewrites on small base models: they copy the input and edit it.",
         "fewshot.output": "Output (the document: editable)",
         # the desk: buttons, status, drafts
         "button.generate": "Generate",

@@ -59,7 +59,7 @@ MESSAGES: dict[str, str] = {
     "fewshot.one_line": "在行尾停止",
     "fewshot.one_line_info": "适合标题等单行输出。",
     "fewshot.keep_words": "保留输入的措辞",
-    "fewshot.keep_words_info": "适合改写：引导模型照抄输入再加以修改。",
+    "fewshot.keep_words_info": "适合小型基础模型的改写：引导模型照抄输入再加以修改。",
     "fewshot.output": "输出（即文档：可编辑）",
     # the desk: buttons, status, drafts
     "button.generate": "生成",

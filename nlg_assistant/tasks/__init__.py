@@ -112,7 +112,8 @@ TASKS: tuple[Task, ...] = (
             Field(
                 "keep_input_words",
                 None,
-                "nudge a rewrite to keep the input's words, local models only (default: the preset's)",
+                "nudge a rewrite to keep the input's words, local models only "
+                "(default: the preset's on a base model, off on an instruct one)",
                 bool,
             ),
         ),

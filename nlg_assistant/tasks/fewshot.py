@@ -25,6 +25,13 @@ def find_preset(name: str) -> Preset | None:
     return next((preset for key, preset in PRESETS.items() if key.lower() == wanted), None)
 
 
+def keeps_words(preset: Preset | None, chat: bool) -> bool:
+    """Whether "keep the input's words" starts on: for a rewrite preset on a base model. The copy guide
+    was measured there (it keeps a small model on the input); an instruct model follows the
+    instruction itself, and a nudge to keep the words could make its rewrite more literal."""
+    return preset is not None and preset.keep_words and not chat
+
+
 def preset_rows(name: str) -> tuple[str, list[list[str]]]:
     """The instruction and the example table rows (padded to `MAX_EXAMPLES`) of preset `name`."""
     preset = find_preset(name)
@@ -143,11 +150,12 @@ def fewshot_from_spec(
 ) -> Iterator[Progress]:
     """The API's and CLI's few-shot: examples from a preset name or JSON (see `examples_from_spec`).
 
-    `stop_at_line_end` and `keep_input_words` None follow the preset (off for JSON examples).
+    `stop_at_line_end` None follows the preset; `keep_input_words` None follows it on a base model
+    (`keeps_words`). Both are off for JSON examples.
     """
     pairs, instruction_now, preset = examples_from_spec(examples_json, instruction)
     one_line = _flag(stop_at_line_end, preset.one_line if preset else False)
-    keep_words = _flag(keep_input_words, preset.keep_words if preset else False)
+    keep_words = _flag(keep_input_words, keeps_words(preset, backend.info.chat))
     yield from fewshot_steps(
         backend, settings, pairs, new_input, instruction_now, one_line=one_line, keep_words=keep_words
     )

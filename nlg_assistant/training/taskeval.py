@@ -175,12 +175,12 @@ def app_formal(backend, task: Task, seed: int) -> str:
     own steps (its prompt, one-line stop, penalty scope and copy guide), the app's default settings,
     this seed."""
     from nlg_assistant.config import GenerationSettings
-    from nlg_assistant.tasks.fewshot import fewshot_steps
+    from nlg_assistant.tasks.fewshot import fewshot_steps, keeps_words
 
     preset = prompts.PRESETS["Formal rewrite"]
     settings = GenerationSettings(max_new_tokens=MAX_NEW["formal"], seed=seed)
     corrupted, _ = task.expected
-    flags = {"one_line": preset.one_line, "keep_words": preset.keep_words}
+    flags = {"one_line": preset.one_line, "keep_words": keeps_words(preset, backend.info.chat)}
     *_, last = fewshot_steps(backend, settings, preset.examples, corrupted, preset.instruction, **flags)
     return last.text
 

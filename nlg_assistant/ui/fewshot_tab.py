@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 import gradio as gr
 
@@ -10,7 +11,14 @@ from ..backend import Backend
 from ..config import GenerationSettings
 from ..prompts import MAX_EXAMPLES, PRESETS
 from ..tasks import Progress
-from ..tasks.fewshot import DEFAULT_PRESET, examples_from_rows, fewshot_steps, find_preset, preset_rows
+from ..tasks.fewshot import (
+    DEFAULT_PRESET,
+    examples_from_rows,
+    fewshot_steps,
+    find_preset,
+    keeps_words,
+    preset_rows,
+)
 from .alternatives import alternatives_panel, fewshot_context
 from .counters import counters
 from .desk import file_row, wire_desk
@@ -27,16 +35,16 @@ FEWSHOT_EXAMPLES = [
 ]
 
 
-def fill_preset(name: str | None) -> tuple:
+def fill_preset(name: str | None, chat: bool) -> tuple:
     """Instruction, example rows, "stop at end of line" and "keep the input's words" for the chosen
-    preset (unchanged when none)."""
+    preset (unchanged when none) on a model with (`chat`) or without a chat template."""
     preset = find_preset(name or "")
     if preset is None:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    return (*preset_rows(preset.name), preset.one_line, preset.keep_words)
+    return (*preset_rows(preset.name), preset.one_line, keeps_words(preset, chat))
 
 
-def _flag_boxes() -> tuple[gr.Checkbox, gr.Checkbox]:
+def _flag_boxes(chat: bool) -> tuple[gr.Checkbox, gr.Checkbox]:
     """The default preset's "stop at end of line" and "keep the input's words" options."""
     with gr.Column(scale=1, min_width=160):
         one_line = gr.Checkbox(
@@ -46,7 +54,7 @@ def _flag_boxes() -> tuple[gr.Checkbox, gr.Checkbox]:
             elem_id="fewshot-one-line",
         )
         keep_words = gr.Checkbox(
-            PRESETS[DEFAULT_PRESET].keep_words,
+            keeps_words(PRESETS[DEFAULT_PRESET], chat),
             label=phrase("fewshot.keep_words"),
             info=phrase("fewshot.keep_words_info"),
             elem_id="fewshot-keep-words",
@@ -54,8 +62,9 @@ def _flag_boxes() -> tuple[gr.Checkbox, gr.Checkbox]:
     return one_line, keep_words
 
 
-def _fewshot_inputs() -> tuple[gr.Dropdown, gr.Textbox, gr.Dataframe, gr.Textbox, gr.Checkbox, gr.Checkbox]:
-    """The few-shot tab's fields: preset, instruction, the examples table, the new input, two options."""
+def _fewshot_inputs(chat: bool) -> tuple[gr.Component, ...]:
+    """The few-shot tab's fields: preset, instruction, the examples table, the new input, two options
+    (`chat`: the model has a chat template)."""
     instruction_text, rows = preset_rows(DEFAULT_PRESET)
     with gr.Row():
         preset = gr.Dropdown(
@@ -88,7 +97,7 @@ def _fewshot_inputs() -> tuple[gr.Dropdown, gr.Textbox, gr.Dataframe, gr.Textbox
             placeholder=phrase("fewshot.new_input_placeholder"),
             elem_id="fewshot-input",
         )
-        one_line, keep_words = _flag_boxes()
+        one_line, keep_words = _flag_boxes(chat)
     return preset, instruction, table, new_input, one_line, keep_words
 
 
@@ -96,7 +105,7 @@ def fewshot_tab(backend: Backend, settings: list, serving: Serving) -> tuple[Out
     """Few-shot style: a preset or up to 8 example pairs, an instruction, the input; output = document."""
     with gr.Tab(phrase("tab.fewshot"), id="fewshot"):
         base_model_hint(backend.info, "fewshot")
-        preset, instruction, table, new_input, one_line, keep_words = _fewshot_inputs()
+        preset, instruction, table, new_input, one_line, keep_words = _fewshot_inputs(backend.info.chat)
         output = gr.Textbox(
             label=phrase("fewshot.output"),
             lines=8,
@@ -118,7 +127,8 @@ def fewshot_tab(backend: Backend, settings: list, serving: Serving) -> tuple[Out
             api_visibility="private",
         )
         examples.dataset.headers = headers("fewshot-examples", ("fewshot.preset", "fewshot.new_input"))
-    preset.change(fill_preset, preset, [instruction, table, one_line, keep_words], api_visibility="private")
+    fill = partial(fill_preset, chat=backend.info.chat)
+    preset.change(fill, preset, [instruction, table, one_line, keep_words], api_visibility="private")
 
     def runner(mode: str, fields: dict, base: str, s: GenerationSettings) -> Iterator[Progress]:
         extend = base if mode == "continue" else ""
